@@ -1,0 +1,30 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up .venv first if needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+OUT    ?= outputs/demo
+
+.PHONY: setup demo test test-large clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# CPU torch first, so the resolver does not pull a CUDA build for `torch>=...`.
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PY) -m i2v_adapter.generate --preset tiny --out $(OUT) --overwrite
+
+test: setup
+	$(PY) -m pytest -q
+
+test-large: setup
+	RUN_LARGE_TESTS=1 $(PY) -m pytest -q -m large
+
+clean:
+	rm -rf outputs build *.egg-info
