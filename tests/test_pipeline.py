@@ -1,0 +1,92 @@
+"""The reference pipeline on the tiny default: shapes, seeding, frame 0 clean, FSP, errors, CLI."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from i2v_adapter.generate import main as generate_main
+from i2v_adapter.generate import test_card
+from i2v_adapter.pipeline import I2VPipeline, with_fsp
+
+PROMPT = "a red ball rolls to the right"
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    from i2v_adapter.config import get_preset
+
+    return I2VPipeline.from_preset(get_preset("tiny"))
+
+
+@pytest.fixture(scope="module")
+def image():
+    return test_card(128, 128)
+
+
+def test_generates_uint8_frames_deterministically(pipe, image):
+    a = pipe(image, PROMPT, num_inference_steps=3, seed=0, progress=False)
+    b = pipe(image, PROMPT, num_inference_steps=3, seed=0, progress=False)
+    c = pipe(image, PROMPT, num_inference_steps=3, seed=1, progress=False)
+    assert a.frames.shape == (8, 128, 128, 3) and a.frames.dtype == np.uint8
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, c.frames)
+    assert len(a.timesteps) == 3
+
+
+@torch.no_grad()
+def test_frame_zero_stays_the_clean_image_latent(pipe, image):
+    out = pipe(image, PROMPT, num_inference_steps=2, progress=False)
+    first = pipe.run_stage("vae_encoder", torch.from_numpy(np.ascontiguousarray(
+        (image.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1)[None])))
+    assert torch.equal(out.latents[:, :, 0], first)
+
+
+def test_fsp_strength_and_disable(pipe, image):
+    weak = with_fsp(pipe.config.fsp, strength=0.6)
+    out = pipe(image, PROMPT, num_inference_steps=5, fsp=weak, progress=False)
+    assert len(out.timesteps) == 3
+    off = pipe(image, PROMPT, num_inference_steps=2, fsp=with_fsp(pipe.config.fsp, enabled=False), progress=False)
+    on = pipe(image, PROMPT, num_inference_steps=2, progress=False)
+    assert not np.array_equal(off.frames, on.frames)
+
+
+def test_long_prompt_is_truncated_with_a_warning(pipe, image, caplog):
+    long_prompt = " ".join(["a red ball rolls to the right over green grass"] * 12)
+    with caplog.at_level(logging.WARNING):
+        out = pipe(image, long_prompt, num_inference_steps=1, progress=False)
+    assert out.frames.shape[0] == 8
+    assert any("truncat" in r.getMessage() for r in caplog.records)
+
+
+def test_bad_image_array_is_refused(pipe):
+    with pytest.raises(ValueError, match=r"expected an RGB image array of shape \(128, 128, 3\) uint8, got \(64, 64, 3\) uint8"):
+        pipe(np.zeros((64, 64, 3), np.uint8), PROMPT, progress=False)
+    with pytest.raises(ValueError, match="float32"):
+        pipe(np.zeros((128, 128, 3), np.float32), PROMPT, progress=False)
+
+
+def test_too_many_frames_is_refused(tiny_cfg):
+    with pytest.raises(ValueError, match=r"num_frames must be in \[1, 24\].*got 32"):
+        tiny_cfg.with_overrides(num_frames=32)
+
+
+def test_generate_cli_writes_video_and_refuses_overwrite(tmp_path, capsys):
+    out = tmp_path / "demo"
+    argv = ["--out", str(out), "--steps", "2", "--quiet"]
+    assert generate_main(argv) == 0
+    assert {p.name for p in out.iterdir()} == {"video.mp4", "video.gif", "input.png", "generation.json"}
+    assert (out / "video.mp4").stat().st_size > 1000
+    record = json.loads((out / "generation.json").read_text())
+    assert record["frames"] == [8, 128, 128, 3] and record["steps"] == 2
+    assert generate_main(argv) == 2
+    assert "exists" in capsys.readouterr().err
+    assert generate_main(argv + ["--overwrite"]) == 0
+
+
+def test_generate_cli_reports_missing_image(tmp_path, capsys):
+    assert generate_main(["--out", str(tmp_path / "x"), "--image", str(tmp_path / "nope.png"), "--quiet"]) == 2
+    assert "nope.png" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
