@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motion-module", type=Path, help="AnimateDiff motion module: MotionAdapter folder or original .safetensors")
     p.add_argument("--adapter", type=Path, help="I2V-Adapter weights (.safetensors; convert .pth first)")
     p.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]", help="LoRA to fuse (a style); repeatable")
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="full-size presets: run with deterministic random weights instead of checkpoints (noise; for timing)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -71,6 +76,11 @@ def load_pipeline(args: argparse.Namespace):
     if args.frames is not None:
         cfg = cfg.with_overrides(num_frames=args.frames)
     if not (args.sd15 or args.motion_module or args.adapter or args.lora):
+        if cfg.name != "tiny" and not args.random_weights:
+            raise ValueError(
+                f"preset {cfg.name!r} needs checkpoints (--sd15 and --motion-module, optionally --adapter), "
+                "or --random-weights to run the architecture with random weights"
+            )
         return I2VPipeline.from_preset(cfg)
     from .checkpoints import load_components
 
