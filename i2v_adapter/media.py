@@ -1,0 +1,375 @@
+"""Image input, image and video output, and atomic file writes (torch-free).
+
+Only the standard library, numpy, Pillow and PyAV are used, so the torch-free phone reference runtime
+shares this module. PyAV is imported lazily: code that never touches MP4 does not need it.
+
+Atomic writes: every writer here puts its bytes in a hidden temporary sibling of the target (same
+directory, so the final `os.replace` is a rename on one filesystem) and renames it into place only
+when writing succeeded. An interrupted or failed write leaves nothing at the target and removes its
+temporary file. An existing target is refused with `FileExistsError` unless `overwrite=True`.
+`atomic_output_path`, `atomic_write_bytes` and `atomic_output_dir` are the general tools for other
+steps (bundle export, reports).
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+from .preprocess import check_rgb_uint8
+
+logger = logging.getLogger(__name__)
+
+# Modes converted to RGB. Alpha (RGBA, LA, PA, and P with a transparency entry) is composited over
+# white. High bit-depth grey ("I;16", "I") and float ("F") are refused: scaling them to 8 bits needs
+# a choice of range that belongs to the caller.
+ACCEPTED_IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA", "1", "CMYK")
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+class ImageInputError(ValueError):
+    """An input image cannot be used: not a file, undecodable, or an unsupported pixel mode."""
+
+
+class ImageNotFoundError(ImageInputError, FileNotFoundError):
+    """The input image path does not exist (catchable as `ValueError` or `FileNotFoundError`)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------------
+
+
+def _refuse_existing(target: Path, overwrite: bool) -> None:
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"output already exists: {target} (pass overwrite=True / --overwrite to replace it)")
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush a file's data to disk so the rename cannot land before its contents after a crash."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+@contextmanager
+def atomic_output_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary file path next to `path`; rename it onto `path` when the block succeeds.
+
+    The temporary file already exists (empty) and keeps the target's suffix at the end of its name
+    (`.video.mp4.1a2b3c4d.tmp.mp4`), so tools that pick a format from the suffix still work. Missing
+    parent directories are created. If the block raises, the temporary file is removed and the
+    target is untouched.
+
+    `overwrite`: replace an existing file at `path`; otherwise `FileExistsError`, checked both
+    before the block runs (fail fast) and again just before the rename.
+    """
+    target = Path(path)
+    _refuse_existing(target, overwrite)
+    if target.is_dir():
+        raise IsADirectoryError(f"expected a file path to write, found a directory: {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp{target.suffix}")
+    # O_EXCL reserves the name; mode 0o666 lets the umask decide the final permissions.
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        _refuse_existing(target, overwrite)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = False) -> Path:
+    """Write `data` to `path` atomically (see `atomic_output_path`); return the path."""
+    with atomic_output_path(path, overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+@contextmanager
+def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory next to `path`; move it to `path` when the block succeeds.
+
+    Use it for directory-to-directory steps (a bundle, a generation folder): fill the yielded
+    directory, and readers never see a half-written `path`. With `overwrite=True` an existing
+    directory at `path` is moved aside, replaced, then deleted (two renames: for an instant `path`
+    is absent, but never half-written); if the swap fails the old directory is put back. An existing non-directory at `path` is refused. If the block raises, the temporary
+    directory is deleted and `path` is untouched.
+    """
+    target = Path(path)
+    _refuse_existing(target, overwrite)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"expected {target} to be a directory to overwrite, found a file")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(4)
+    tmp = target.with_name(f".{target.name}.{token}.tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        for file in (p for p in tmp.rglob("*") if p.is_file() and not p.is_symlink()):
+            _fsync_file(file)
+        _refuse_existing(target, overwrite)
+        _swap_dir_into_place(tmp, target, target.with_name(f".{target.name}.{token}.old"))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_dir_into_place(tmp: Path, target: Path, old: Path) -> None:
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Image input
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_target_size(height: int, width: int) -> None:
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"expected {name} to be a positive integer, got {value!r}")
+
+
+def load_image(path: str | os.PathLike, *, height: int, width: int) -> np.ndarray:
+    """Read an image file as the model's first frame: `(height, width, 3)` uint8 RGB.
+
+    EXIF orientation is applied, alpha is composited over white, then the image is centre-cropped to
+    the `width / height` aspect ratio and resized with Lanczos (see `image_to_array`). For animated
+    files the first frame is used.
+
+    Raises `ImageNotFoundError` for a missing path and `ImageInputError` for a path that is not a
+    file, cannot be decoded, or has an unsupported mode (both are `ValueError`s).
+    """
+    _check_target_size(height, width)
+    src = Path(path)
+    if not src.exists():
+        raise ImageNotFoundError(f"input image not found: {src}")
+    if not src.is_file():
+        raise ImageInputError(f"input image is not a file: {src}")
+    try:
+        with Image.open(src) as img:
+            img.load()
+            if getattr(img, "n_frames", 1) > 1:
+                logger.info("%s has %d frames; using the first", src, img.n_frames)
+            return image_to_array(img, height=height, width=width, source=str(src))
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise ImageInputError(f"could not decode {src} as an image: {err}") from err
+
+
+def image_to_array(
+    image: Image.Image, *, height: int, width: int, source: str = "the in-memory image"
+) -> np.ndarray:
+    """A PIL image -> `(height, width, 3)` uint8 RGB, fitted by centre crop and Lanczos resize.
+
+    The largest centred region with the target aspect ratio is kept (the longer side is trimmed
+    equally on both ends), then resized to `(width, height)`. Images smaller than the target are
+    upscaled, with a warning. `source` names the image in messages.
+    """
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"expected a PIL.Image.Image, got {type(image).__name__}")
+    _check_target_size(height, width)
+    rgb = _to_rgb(ImageOps.exif_transpose(image), source)
+    return _fit(rgb, height, width, source)
+
+
+def _to_rgb(image: Image.Image, source: str) -> Image.Image:
+    """Any accepted mode -> mode "RGB", alpha composited over white."""
+    mode = image.mode
+    if mode not in ACCEPTED_IMAGE_MODES:
+        raise ImageInputError(
+            f"unsupported image mode {mode!r} in {source}: expected one of {', '.join(ACCEPTED_IMAGE_MODES)}"
+        )
+    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info)
+    if not has_alpha:
+        return image.convert("RGB")
+    # Converting a palette image straight to RGB would drop its transparency entry; go through RGBA.
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _fit(image: Image.Image, height: int, width: int, source: str) -> np.ndarray:
+    """Centre-crop `image` to the target aspect ratio, then Lanczos-resize to `(width, height)`.
+
+    The crop happens first so that the discarded margins cannot bleed into the edge pixels through
+    the filter's support.
+    """
+    w, h = image.size
+    if w * height > width * h:  # wider than the target: trim left and right
+        crop_w, crop_h = max(1, round(h * width / height)), h
+    else:  # taller (or equal): trim top and bottom
+        crop_w, crop_h = w, max(1, round(w * height / width))
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    if crop_w < width or crop_h < height:
+        logger.warning(
+            "%s is %dx%d; upscaling its %dx%d centre crop to %dx%d (expect a soft image)",
+            source, w, h, crop_w, crop_h, width, height,
+        )
+    cropped = image.crop((left, top, left + crop_w, top + crop_h))
+    resized = cropped.resize((width, height), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8).copy()
+
+
+def write_image(image: np.ndarray, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write an `(H, W, 3)` uint8 RGB array atomically; the format follows the suffix (`.png`, ...)."""
+    check_rgb_uint8(image)
+    target = Path(path)
+    fmt = Image.registered_extensions().get(target.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise ValueError(f"unsupported image suffix {target.suffix!r} in {target}: expected e.g. .png, .jpg, .webp")
+    with atomic_output_path(target, overwrite) as tmp:
+        Image.fromarray(image).save(tmp, format=fmt)
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Video output and input
+# --------------------------------------------------------------------------------------------------
+
+
+def check_frames(frames: np.ndarray) -> None:
+    """Raise `ValueError` unless `frames` is a non-empty `(F, H, W, 3)` uint8 array."""
+    is_array = isinstance(frames, np.ndarray)
+    if not (is_array and frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3):
+        found = f"{frames.shape} {frames.dtype}" if is_array else type(frames).__name__
+        raise ValueError(f"expected frames of shape (F, H, W, 3) uint8, got {found}")
+    if min(frames.shape) == 0:
+        raise ValueError(f"expected at least one frame of at least 1x1 pixels, got shape {frames.shape}")
+
+
+def _video_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        supported = ", ".join(VIDEO_SUFFIXES)
+        raise ValueError(f"unsupported video suffix {path.suffix!r} in {path}: expected one of {supported}")
+    return suffix[1:]
+
+
+def write_video(
+    frames: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    fps: int = 8,
+    overwrite: bool = False,
+    crf: int = 18,
+) -> Path:
+    """Write `(F, H, W, 3)` uint8 RGB frames as `.mp4` (H.264) or `.gif`, atomically; return the path.
+
+    MP4: libx264, yuv420p, constant quality `crf` (0 lossless .. 51 worst; 18 is visually
+    near-lossless), `+faststart` so players can start before the download ends. yuv420p needs even
+    sizes, so an odd height or width is padded by one row or column repeating the edge pixels:
+    the MP4 is then up to one pixel taller or wider than `frames`.
+
+    GIF: exact size, loops forever, one adaptive palette per frame, frame time `round(1000 / fps)`
+    ms. GIF writers merge identical consecutive frames into one longer frame, so reading a GIF back
+    can give fewer frames than were written (playback timing is unchanged). `crf` is ignored.
+    """
+    check_frames(frames)
+    target = Path(path)
+    kind = _video_kind(target)
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Integral) or fps <= 0:
+        raise ValueError(f"expected fps to be a positive integer, got {fps!r}")
+    if isinstance(crf, bool) or not isinstance(crf, numbers.Integral) or not 0 <= crf <= 51:
+        raise ValueError(f"expected crf to be an integer in [0, 51], got {crf!r}")
+    with atomic_output_path(target, overwrite) as tmp:
+        if kind == "mp4":
+            _write_mp4(frames, tmp, int(fps), int(crf))
+        else:
+            _write_gif(frames, tmp, int(fps))
+    logger.info("wrote %d frames to %s", frames.shape[0], target)
+    return target
+
+
+def _pad_to_even(frames: np.ndarray) -> np.ndarray:
+    """`(F, H, W, 3)` -> `(F, H + H % 2, W + W % 2, 3)`, repeating the last row / column."""
+    _, h, w, _ = frames.shape
+    pad_h, pad_w = h % 2, w % 2
+    if not (pad_h or pad_w):
+        return frames
+    logger.info("padding %dx%d frames to %dx%d: H.264 yuv420p needs even sizes", w, h, w + pad_w, h + pad_h)
+    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
+def _write_mp4(frames: np.ndarray, path: Path, fps: int, crf: int) -> None:
+    import av
+
+    if "libx264" not in av.codecs_available:
+        raise RuntimeError("this PyAV build has no libx264 encoder, so it cannot write .mp4; write a .gif instead")
+    frames = _pad_to_even(frames)
+    _, h, w, _ = frames.shape
+    with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf)})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))  # flush the encoder's delayed frames
+
+
+def _write_gif(frames: np.ndarray, path: Path, fps: int) -> None:
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=images[1:],
+        duration=max(1, round(1000 / fps)),
+        loop=0,
+    )
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Decode every frame of a video file -> `(F, H, W, 3)` uint8 RGB.
+
+    `.gif` is read with Pillow (later frames composited as a viewer shows them); anything else is
+    handed to PyAV, so any container FFmpeg demuxes (`.mp4`, `.mov`, `.webm`, ...) works. Raises
+    `FileNotFoundError` for a missing file and `ValueError` for an undecodable or empty one.
+    """
+    src = Path(path)
+    if not src.exists():
+        raise FileNotFoundError(f"video not found: {src}")
+    if not src.is_file():
+        raise ValueError(f"video path is not a file: {src}")
+    frames = _read_gif(src) if src.suffix.lower() == ".gif" else _read_with_pyav(src)
+    if not frames:
+        raise ValueError(f"expected at least one video frame in {src}, found none")
+    return np.stack(frames)  # F x (H, W, 3) -> (F, H, W, 3)
+
+
+def _read_gif(src: Path) -> list[np.ndarray]:
+    try:
+        with Image.open(src) as img:
+            return [np.asarray(frame.convert("RGB"), dtype=np.uint8) for frame in ImageSequence.Iterator(img)]
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"could not decode {src} as a GIF: {err}") from err
+
+
+def _read_with_pyav(src: Path) -> list[np.ndarray]:
+    import av
+
+    try:
+        with av.open(str(src)) as container:
+            if not container.streams.video:
+                raise ValueError(f"expected a video stream in {src}, found none")
+            return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    except av.FFmpegError as err:
+        raise ValueError(f"could not decode {src} as a video: {err}") from err
