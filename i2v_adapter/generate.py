@@ -22,7 +22,7 @@ from .config import PRESETS, get_preset
 logger = logging.getLogger(__name__)
 
 
-def test_card(height: int, width: int) -> np.ndarray:
+def make_test_card(height: int, width: int) -> np.ndarray:
     """`(H, W, 3)` uint8: a red disc left of centre on a blue-to-green gradient."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     image = np.stack([0.15 + 0.1 * xx / width, 0.3 + 0.4 * yy / height, 0.8 - 0.4 * yy / height], axis=-1)
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> Path:
     start = time.perf_counter()
     pipe = load_pipeline(args)
     cfg = pipe.config
-    image = media.load_image(args.image, height=cfg.height, width=cfg.width) if args.image else test_card(cfg.height, cfg.width)
+    image = media.load_image(args.image, height=cfg.height, width=cfg.width) if args.image else make_test_card(cfg.height, cfg.width)
     fsp = with_fsp(cfg.fsp, enabled=not args.no_fsp, **({} if args.fsp_p is None else {"mask_p": args.fsp_p}))
     loaded = time.perf_counter()
     result = pipe(

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from i2v_adapter.generate import main as generate_main
-from i2v_adapter.generate import test_card
+from i2v_adapter.generate import make_test_card
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
 
 PROMPT = "a red ball rolls to the right"
@@ -23,7 +23,7 @@ def pipe():
 
 @pytest.fixture(scope="module")
 def image():
-    return test_card(128, 128)
+    return make_test_card(128, 128)
 
 
 def test_generates_uint8_frames_deterministically(pipe, image):
