@@ -79,7 +79,8 @@ class UNetStage(nn.Module):
     def forward(self, sample, timestep, encoder_hidden_states, image_embeds=None):
         num_frames = sample.shape[2]
         states = encoder_hidden_states.repeat_interleave(num_frames, dim=0)  # (2B, 77, D) -> (2B*F, 77, D)
-        added = None if image_embeds is None else {"image_embeds": [image_embeds]}
+        # diffusers takes one (2B, num_images, T, Dv) tensor per IP-Adapter
+        added = None if image_embeds is None else {"image_embeds": [image_embeds.unsqueeze(1)]}
         return self.unet(sample, timestep, states, added_cond_kwargs=added, return_dict=False)[0]
 
 

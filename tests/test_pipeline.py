@@ -90,3 +90,12 @@ def test_generate_cli_reports_missing_image(tmp_path, capsys):
     assert generate_main(["--out", str(tmp_path / "x"), "--image", str(tmp_path / "nope.png"), "--quiet"]) == 2
     assert "nope.png" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_pipeline_with_content_adapter(tiny_cfg, image):
+    from i2v_adapter.config import tiny_image_encoder
+
+    pipe_ip = I2VPipeline.from_preset(tiny_cfg.with_overrides(image_encoder=tiny_image_encoder()))
+    assert "image_encoder" in pipe_ip.stages
+    out = pipe_ip(image, PROMPT, num_inference_steps=2, progress=False)
+    assert out.frames.shape == (8, 128, 128, 3)
