@@ -106,16 +106,24 @@ class I2VPipeline:
         skip = int(round(num_inference_steps * (1.0 - fsp.strength))) if fsp.enabled else 0
         return scheduler.timesteps[skip:]
 
-    def initial_latents(self, first_latent, timesteps, fsp: FSPConfig, generator: torch.Generator) -> torch.Tensor:
-        """`(1, 4, F, h, w)`: FSP start (or pure noise without it), frame 0 the clean latent."""
+    def initial_latents(
+        self, first_latent, timesteps, fsp: FSPConfig, generator: torch.Generator, noise=None, mask=None
+    ) -> torch.Tensor:
+        """`(1, 4, F, h, w)`: FSP start (or pure noise without it), frame 0 the clean latent.
+
+        `noise` and `mask` (`(1, 4, F, h, w)`) replace the draws from `generator`, so another
+        implementation (the numpy runtime) can be compared on identical randomness.
+        """
         f = self.config.num_frames
         if fsp.enabled:
             latents = frame_similarity_prior(
-                first_latent, f, self.components.scheduler, timesteps[0], fsp, generator=generator
+                first_latent, f, self.components.scheduler, timesteps[0], fsp, generator=generator, noise=noise, mask=mask
             )
         else:
             b, c, h, w = first_latent.shape
-            latents = torch.randn((b, c, f, h, w), generator=generator) * self.components.scheduler.init_noise_sigma
+            if noise is None:
+                noise = torch.randn((b, c, f, h, w), generator=generator)
+            latents = noise * self.components.scheduler.init_noise_sigma
         latents[:, :, 0] = first_latent
         return latents
 
@@ -148,6 +156,8 @@ class I2VPipeline:
         fsp: FSPConfig | None = None,
         color_match: bool | None = None,
         progress: bool = True,
+        noise: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> PipelineOutput:
         cfg = self.config
         sampling = cfg.sampling
@@ -162,7 +172,7 @@ class I2VPipeline:
 
         generator = torch.Generator().manual_seed(seed)
         timesteps = self.timesteps(steps, fsp)
-        latents = self.initial_latents(cond.first_latent, timesteps, fsp, generator)
+        latents = self.initial_latents(cond.first_latent, timesteps, fsp, generator, noise, mask)
         for t in tqdm(timesteps, desc="denoising", disable=not progress, leave=False):
             latents = self.denoise_step(latents, t, cond, guidance)
 

@@ -99,3 +99,12 @@ def test_pipeline_with_content_adapter(tiny_cfg, image):
     assert "image_encoder" in pipe_ip.stages
     out = pipe_ip(image, PROMPT, num_inference_steps=2, progress=False)
     assert out.frames.shape == (8, 128, 128, 3)
+
+
+def test_explicit_noise_and_mask_replace_the_generator(pipe, image):
+    shape = (1, 4, 8, 16, 16)
+    noise = torch.randn(shape, generator=torch.Generator().manual_seed(5))
+    mask = (torch.rand(shape, generator=torch.Generator().manual_seed(6)) < 0.5).float()
+    a = pipe(image, PROMPT, num_inference_steps=2, seed=0, noise=noise, mask=mask, progress=False)
+    b = pipe(image, PROMPT, num_inference_steps=2, seed=123, noise=noise, mask=mask, progress=False)
+    assert np.array_equal(a.frames, b.frames)
