@@ -22,7 +22,7 @@ from torch import nn
 
 from .attention import VARIANTS
 from .config import AttentionVariant
-from .errors import CheckpointError
+from .errors import CheckpointError, preview_names
 
 logger = logging.getLogger(__name__)
 
@@ -241,18 +241,13 @@ def check_state_dict(given: dict[str, torch.Tensor], expected_shapes: dict[str, 
     ]
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing keys: {_preview(missing)}")
+        problems.append(f"{len(missing)} missing keys: {preview_names(missing)}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys: {_preview(unexpected)}")
+        problems.append(f"{len(unexpected)} unexpected keys: {preview_names(unexpected)}")
     if mismatched:
-        problems.append(f"{len(mismatched)} shape mismatches: {_preview(mismatched)}")
+        problems.append(f"{len(mismatched)} shape mismatches: {preview_names(mismatched)}")
     if problems:
         raise CheckpointError(f"{what} checkpoint does not match the model: " + "; ".join(problems))
-
-
-def _preview(items: list[str], limit: int = 6) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
 
 def save_i2v_adapter(unet: nn.Module, path: str | Path, *, overwrite: bool = False) -> Path:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .adapter import _preview
-from .errors import CheckpointError
+from .errors import CheckpointError, preview_names
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ def group_lora_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[
         raise CheckpointError(
             f"{len(unknown)} LoRA keys fit neither the diffusers/PEFT layout (<module>.lora_A.weight, "
             f".lora_B.weight, .alpha) nor the kohya layout (lora_unet_<module>.lora_down.weight, "
-            f".lora_up.weight, .alpha): {_preview(unknown)}"
+            f".lora_up.weight, .alpha): {preview_names(unknown)}"
         )
     return layers, skipped
 
@@ -134,11 +133,11 @@ def _resolve(layers: Mapping[tuple[str, str], LoRALayer], targets: Mapping[str, 
     if unknown:
         example = next(iter(targets), "?")
         raise CheckpointError(
-            f"{len(unknown)} LoRA layers name no spatial layer of the UNet: {_preview(unknown)} "
+            f"{len(unknown)} LoRA layers name no spatial layer of the UNet: {preview_names(unknown)} "
             f"(expected 2D UNet module names such as {example!r})"
         )
     if incomplete:
-        raise CheckpointError(f"{len(incomplete)} LoRA layers lack their down or up matrix: {_preview(incomplete)}")
+        raise CheckpointError(f"{len(incomplete)} LoRA layers lack their down or up matrix: {preview_names(incomplete)}")
     return resolved
 
 
@@ -162,7 +161,7 @@ def fuse_lora(unet: nn.Module, state_dict: Mapping[str, torch.Tensor], scale: fl
         except ValueError as err:
             mismatched.append(f"{name}: {err}")
     if mismatched:
-        raise CheckpointError(f"{len(mismatched)} LoRA layers do not fit the UNet: {_preview(mismatched)}")
+        raise CheckpointError(f"{len(mismatched)} LoRA layers do not fit the UNet: {preview_names(mismatched)}")
     with torch.no_grad():
         for name, delta in deltas.items():
             weight = targets[name].weight
