@@ -1,0 +1,110 @@
+"""`python -m export.build`: export the I2V-Adapter stages to ONNX and / or TFLite, as a bundle.
+
+    python -m export.build --target all --out bundles/tiny            # the embedded tiny default
+    python -m export.build --target tflite --preset mobile --random-weights --stages unet --out b/m
+
+Every stage is run in its runtime (onnxruntime, LiteRT interpreter) and compared with PyTorch; a
+stage below 60 dB PSNR (or a UNet whose cond - uncond delta correlates below 0.99) fails the build
+and nothing is written. See `export.exporter` for the library API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from i2v_adapter.config import PRESETS, AttentionVariant
+from i2v_adapter.generate import _parse_lora as parse_lora  # shared PATH[:SCALE] syntax
+
+from .exporter import TARGETS, Checkpoints, ExportDependencyError, ExportOptions, export_bundle
+from .manifest import format_summary
+from .parity import ParityError
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m export.build", description=__doc__.splitlines()[0])
+    p.add_argument("--target", choices=[*TARGETS, "all"], default="all", help="runtime format(s) (default: all)")
+    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="model size (default: tiny)")
+    p.add_argument("--stages", help="comma-separated stages (default: all of the preset), e.g. unet,vae_decoder")
+    p.add_argument("--frames", type=int, help="frames per video (preset default)")
+    p.add_argument("--height", type=int, help="pixel height (preset default)")
+    p.add_argument("--width", type=int, help="pixel width (preset default)")
+    p.add_argument("--attention", choices=[v.value for v in AttentionVariant], default="fused",
+                   help="first-frame attention variant (default: fused)")
+    p.add_argument("--decompose-groupnorm", action="store_true",
+                   help="GroupNorm as plain mean/variance reductions (for delegates without GroupNorm)")
+    p.add_argument("--matmul-attention", action="store_true",
+                   help="attention as explicit batched matmul + softmax instead of scaled_dot_product_attention")
+    p.add_argument("--random-weights", action="store_true",
+                   help="full-size presets: deterministic random weights instead of checkpoints")
+    p.add_argument("--sd15", type=Path, help="SD1.5 folder in diffusers layout (unet/, vae/, text_encoder/)")
+    p.add_argument("--motion-module", type=Path, help="AnimateDiff motion module: MotionAdapter folder or .safetensors")
+    p.add_argument("--adapter", type=Path, help="I2V-Adapter weights (.safetensors)")
+    p.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]", help="LoRA to fuse; repeatable")
+    p.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle directory")
+    p.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    p.add_argument("--json", action="store_true", help="print the manifest instead of the summary table")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> ExportOptions:
+    stages = None
+    if args.stages is not None:
+        stages = tuple(dict.fromkeys(s.strip() for s in args.stages.split(",") if s.strip()))
+    return ExportOptions(
+        out=args.out,
+        preset=args.preset,
+        targets=TARGETS if args.target == "all" else (args.target,),
+        stages=stages,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        attention=AttentionVariant(args.attention),
+        random_weights=args.random_weights,
+        checkpoints=Checkpoints(
+            sd15=args.sd15,
+            motion_module=args.motion_module,
+            adapter=args.adapter,
+            loras=tuple(parse_lora(s) for s in args.lora),
+        ),
+        decompose_groupnorm=args.decompose_groupnorm,
+        matmul_attention=args.matmul_attention,
+        overwrite=args.overwrite,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        manifest = export_bundle(options_from_args(args))
+    except ParityError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, FileExistsError, ExportDependencyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(manifest, indent=2) if args.json else format_summary(manifest))
+    print(f"bundle: {args.out}")
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":
+    # Converters log to the root logger at INFO (per-op lowering notes): keep those at WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if "--quiet" not in sys.argv[1:]:
+        for name in ("export", "i2v_adapter"):
+            logging.getLogger(name).setLevel(logging.INFO)
+    # SIGTERM unwinds like Ctrl-C, so the temporary bundle directory is removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    sys.exit(main())

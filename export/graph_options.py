@@ -1,0 +1,102 @@
+"""NPU-friendly graph rewrites applied before export, each behind a flag of `export.build`.
+
+- `decompose_groupnorm(module)`: every `torch.nn.GroupNorm` becomes mean / variance reductions over
+  reshaped groups. GroupNorm (in ONNX below opset 18: Reshape + InstanceNormalization) is the op that
+  keeps Stable Diffusion off many NNAPI / GPU / NPU delegates; plain reductions, subtraction, rsqrt
+  and multiplication are supported everywhere.
+- `matmul_attention()`: while active, `torch.nn.functional.scaled_dot_product_attention` is an
+  explicit `softmax(Q K^T * scale) V` with batched matmuls. That covers every attention of the stages:
+  the I2V processor's (`i2v_adapter.attention.attend` calls it), diffusers' processors for
+  cross-attention, motion modules and the VAE, and transformers' CLIP. Use it where a converter would
+  keep a fused attention op the target delegate cannot run.
+
+Both keep the weights (the decomposed GroupNorm shares the original's parameters); parity against the
+unmodified PyTorch model is measured for them like for the default graph.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DecomposedGroupNorm(nn.Module):
+    """GroupNorm as plain reductions: `(N, C, *S)` in, same shape out, same parameters."""
+
+    def __init__(self, norm: nn.GroupNorm):
+        super().__init__()
+        self.num_groups = norm.num_groups
+        self.num_channels = norm.num_channels
+        self.eps = norm.eps
+        self.weight = norm.weight  # shared Parameters (None without affine)
+        self.bias = norm.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels = x.shape[:2]
+        groups = x.reshape(batch, self.num_groups, -1)  # (N, C, *S) -> (N, G, C/G * prod(S))
+        mean = groups.mean(dim=-1, keepdim=True)  # (N, G, 1)
+        centered = groups - mean
+        var = (centered * centered).mean(dim=-1, keepdim=True)  # biased, as GroupNorm
+        y = (centered * torch.rsqrt(var + self.eps)).reshape(x.shape)  # (N, G, C/G * prod(S)) -> (N, C, *S)
+        if self.weight is None:
+            return y
+        affine = (1, channels) + (1,) * (x.dim() - 2)
+        return y * self.weight.reshape(affine) + self.bias.reshape(affine)
+
+
+def decompose_groupnorm(module: nn.Module) -> int:
+    """Replace every `nn.GroupNorm` under `module` in place; return how many were replaced."""
+    targets = [name for name, m in module.named_modules() if isinstance(m, nn.GroupNorm) and name]
+    for name in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = module.get_submodule(parent_name) if parent_name else module
+        setattr(parent, child, DecomposedGroupNorm(getattr(parent, child)))
+    return len(targets)
+
+
+def sdpa_as_matmul(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> torch.Tensor:
+    """`scaled_dot_product_attention` as two batched matmuls and a softmax (inference only).
+
+    `query (..., Lq, D)`, `key (..., Lk, D)`, `value (..., Lk, Dv)` -> `(..., Lq, Dv)`. Masked scores
+    get the dtype's lowest finite value rather than -inf, which NPUs handle without NaNs.
+    """
+    if dropout_p != 0.0 or enable_gqa:
+        raise ValueError(f"matmul attention is for inference: expected dropout_p=0 and no GQA, got {dropout_p}, {enable_gqa}")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., Lq, D) x (..., D, Lk) -> (..., Lq, Lk)
+    lowest = torch.finfo(scores.dtype).min
+    if is_causal:
+        lq, lk = scores.shape[-2:]
+        keep = torch.ones(lq, lk, dtype=torch.bool, device=scores.device).tril()
+        scores = scores.masked_fill(~keep, lowest)
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, lowest)
+        else:
+            scores = scores + attn_mask
+    return scores.softmax(dim=-1) @ value  # (..., Lq, Lk) x (..., Lk, Dv) -> (..., Lq, Dv)
+
+
+@contextmanager
+def matmul_attention() -> Iterator[None]:
+    """Within the block, `F.scaled_dot_product_attention` is `sdpa_as_matmul` (for tracing/export)."""
+    original = F.scaled_dot_product_attention
+    F.scaled_dot_product_attention = sdpa_as_matmul
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = original
