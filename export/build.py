@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from i2v_adapter.config import PRESETS, AttentionVariant
-from i2v_adapter.generate import _parse_lora as parse_lora  # shared PATH[:SCALE] syntax
+from i2v_adapter.generate import parse_lora  # shared PATH[:SCALE] syntax
 
 from .exporter import TARGETS, Checkpoints, ExportDependencyError, ExportOptions, export_bundle
 from .manifest import format_summary

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _parse_lora(spec: str) -> tuple[Path, float]:
+def parse_lora(spec: str) -> tuple[Path, float]:
     path, _, scale = spec.rpartition(":") if ":" in spec else (spec, "", "1.0")
     try:
         return Path(path), float(scale)
@@ -84,7 +84,7 @@ def load_pipeline(args: argparse.Namespace):
         return I2VPipeline.from_preset(cfg)
     from .checkpoints import load_components
 
-    loras = [_parse_lora(s) for s in args.lora]
+    loras = [parse_lora(s) for s in args.lora]
     components = load_components(
         cfg,
         sd15=args.sd15,

@@ -65,7 +65,13 @@ class TensorSpec:
         return rng.standard_normal(self.shape).astype(self.dtype)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "description": self.description}
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "sample": self.sample,
+            "description": self.description,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "TensorSpec":

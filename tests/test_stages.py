@@ -52,6 +52,7 @@ def test_spec_round_trips_through_dict(tiny_cfg):
         again = StageSpec.from_dict(name, spec.to_dict())
         assert again.input_names == spec.input_names
         assert [t.shape for t in again.outputs] == [t.shape for t in spec.outputs]
+        assert again.inputs == spec.inputs  # sample kinds too: a manifest reproduces the sample inputs
 
 
 def test_sample_inputs_are_deterministic(tiny_cfg):
