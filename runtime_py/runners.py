@@ -1,0 +1,254 @@
+"""Stage runners: run one stage of the contract on numpy arrays, whatever executes it.
+
+Every runner checks the feeds against the stage's `StageSpec` before the model runs (names, shapes,
+dtypes: `expected unet input 'sample' of shape (2, 4, 16, 32, 32), got ...`) and the outputs after,
+so a wrong bundle or a wrong call fails with the contract's words, not deep inside a runtime.
+
+- `OnnxRunner`: one onnxruntime `InferenceSession` per stage file.
+- `LiteRTRunner`: one LiteRT `Interpreter` per `.tflite` file (`ai-edge-litert`).
+- `CallableRunner`: Python callables, e.g. the PyTorch stage modules wrapped by a test.
+
+The runtimes are imported only when a runner is built, so `import runtime_py.runners` needs numpy
+alone. Sessions are created on a stage's first call and kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from i2v_adapter.stages import StageSpec
+
+logger = logging.getLogger(__name__)
+
+Feeds = dict[str, np.ndarray]
+
+
+class MissingRuntimeError(ImportError):
+    """The package that executes a model format is not installed."""
+
+
+@runtime_checkable
+class StageRunner(Protocol):
+    """Runs stages by name: `run(name, feeds) -> outputs`, both keyed by the contract's tensor names."""
+
+    specs: Mapping[str, StageSpec]
+
+    def run(self, name: str, feeds: Feeds) -> Feeds: ...
+
+
+class CheckedRunner:
+    """Base of the runners: contract checks around `_execute`, which subclasses implement."""
+
+    def __init__(self, specs: Mapping[str, StageSpec]):
+        self.specs = dict(specs)
+
+    def spec(self, name: str) -> StageSpec:
+        try:
+            return self.specs[name]
+        except KeyError:
+            raise ValueError(f"unknown stage {name!r}: this runner has stages {sorted(self.specs)}") from None
+
+    def run(self, name: str, feeds: Feeds) -> Feeds:
+        """Check `feeds`, run stage `name`, check and return its outputs in contract order."""
+        spec = self.spec(name)
+        spec.check_inputs(feeds)
+        outputs = self._execute(spec, {k: np.ascontiguousarray(feeds[k]) for k in spec.input_names})
+        spec.check_outputs(outputs)
+        return {n: outputs[n] for n in spec.output_names}
+
+    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+        raise NotImplementedError
+
+
+def _stage_files(specs: Mapping[str, StageSpec], files: Mapping[str, str | os.PathLike]) -> dict[str, Path]:
+    unknown = sorted(set(files) - set(specs))
+    if unknown:
+        raise ValueError(f"model files given for unknown stages {unknown}; stages are {sorted(specs)}")
+    paths = {name: Path(p) for name, p in files.items()}
+    missing = sorted(f"{name}: {p}" for name, p in paths.items() if not p.is_file())
+    if missing:
+        raise FileNotFoundError(f"stage model files not found: {missing}")
+    return paths
+
+
+def _require(module: str, package: str, what: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingRuntimeError(
+            f"{what} needs the `{package}` package ({err}); install it with `pip install {package}`"
+        ) from err
+
+
+def _check_names(stage: str, role: str, expected: list[str], found: list[str], path: Path) -> None:
+    if sorted(expected) != sorted(found):
+        raise ValueError(f"{path}: expected {stage} {role}s {expected} (the stage contract), the model has {found}")
+
+
+class FileRunner(CheckedRunner):
+    """Shared by the file-backed runners: one lazily loaded model per stage file."""
+
+    def __init__(self, specs: Mapping[str, StageSpec], files: Mapping[str, str | os.PathLike], threads: int | None):
+        super().__init__(specs)
+        if threads is not None and threads < 1:
+            raise ValueError(f"expected threads >= 1 (or None for the runtime's default), got {threads}")
+        self.files = _stage_files(self.specs, files)
+        self.threads = threads
+        self._models: dict[str, Any] = {}
+
+    def _model(self, spec: StageSpec):
+        if spec.name not in self._models:
+            if spec.name not in self.files:
+                raise ValueError(f"no model file for stage {spec.name!r}; files are given for {sorted(self.files)}")
+            logger.debug("loading %s from %s", spec.name, self.files[spec.name])
+            self._models[spec.name] = self._load(spec, self.files[spec.name])
+        return self._models[spec.name]
+
+    def _load(self, spec: StageSpec, path: Path):
+        raise NotImplementedError
+
+
+class OnnxRunner(FileRunner):
+    """onnxruntime sessions (CPU by default); `threads` sets intra-op threads (None: onnxruntime's choice)."""
+
+    def __init__(
+        self,
+        specs: Mapping[str, StageSpec],
+        files: Mapping[str, str | os.PathLike],
+        *,
+        threads: int | None = None,
+        providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    ):
+        self.ort = _require("onnxruntime", "onnxruntime", "OnnxRunner")
+        super().__init__(specs, files, threads)
+        self.providers = list(providers)
+
+    def _load(self, spec: StageSpec, path: Path):
+        options = self.ort.SessionOptions()
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        session = self.ort.InferenceSession(str(path), options, providers=self.providers)
+        _check_names(spec.name, "input", spec.input_names, [i.name for i in session.get_inputs()], path)
+        _check_names(spec.name, "output", spec.output_names, [o.name for o in session.get_outputs()], path)
+        return session
+
+    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+        values = self._model(spec).run(spec.output_names, feeds)
+        return dict(zip(spec.output_names, values))
+
+
+def _tflite_name(name: str) -> str:
+    """`serving_default_sample:0` -> `sample`: tensor names as converters write them, to contract names."""
+    name = name.split(":")[0]
+    return name.removeprefix("serving_default_")
+
+
+class LiteRTRunner(FileRunner):
+    """LiteRT interpreters (`ai_edge_litert.interpreter.Interpreter`), inputs matched by name.
+
+    With a signature in the model (litert-torch writes `serving_default`), the signature runner is
+    used; without one, input and output tensors are matched by name (converter prefixes and `:0`
+    suffixes stripped). A single-output stage takes the model's single output whatever its name.
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, StageSpec],
+        files: Mapping[str, str | os.PathLike],
+        *,
+        threads: int | None = None,
+        signature: str = "serving_default",
+    ):
+        self.litert = _require("ai_edge_litert.interpreter", "ai-edge-litert", "LiteRTRunner")
+        super().__init__(specs, files, threads)
+        self.signature = signature
+
+    def _load(self, spec: StageSpec, path: Path):
+        interpreter = self.litert.Interpreter(model_path=str(path), num_threads=self.threads)
+        signatures = interpreter.get_signature_list()
+        if signatures:
+            key = self.signature if self.signature in signatures else next(iter(signatures))
+            if len(signatures) > 1 and key != self.signature:
+                raise ValueError(f"{path}: expected signature {self.signature!r}, the model has {sorted(signatures)}")
+            _check_names(spec.name, "input", spec.input_names, list(signatures[key]["inputs"]), path)
+            return ("signature", interpreter.get_signature_runner(key), None)
+        interpreter.allocate_tensors()
+        inputs = {_tflite_name(d["name"]): d["index"] for d in interpreter.get_input_details()}
+        _check_names(spec.name, "input", spec.input_names, list(inputs), path)
+        outputs = {_tflite_name(d["name"]): d["index"] for d in interpreter.get_output_details()}
+        return ("tensors", interpreter, (inputs, outputs))
+
+    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+        kind, model, extra = self._model(spec)
+        if kind == "signature":
+            found = model(**feeds)
+        else:
+            inputs, outputs = extra
+            for name, value in feeds.items():
+                model.set_tensor(inputs[name], value)
+            model.invoke()
+            found = {name: model.get_tensor(index) for name, index in outputs.items()}
+        return _match_outputs(spec, found, self.files[spec.name])
+
+
+def _match_outputs(spec: StageSpec, found: Feeds, path: Path) -> Feeds:
+    if all(n in found for n in spec.output_names):
+        return found
+    if len(spec.outputs) == 1 and len(found) == 1:
+        return {spec.output_names[0]: next(iter(found.values()))}
+    raise ValueError(f"{path}: expected {spec.name} outputs {spec.output_names}, the model returned {sorted(found)}")
+
+
+class CallableRunner(CheckedRunner):
+    """Stages as Python callables: `fn(*inputs)` in contract order -> an array (one output), a
+    sequence of arrays in contract order, or a dict by output name."""
+
+    def __init__(self, specs: Mapping[str, StageSpec], fns: Mapping[str, Callable[..., Any]]):
+        super().__init__(specs)
+        unknown = sorted(set(fns) - set(self.specs))
+        if unknown:
+            raise ValueError(f"callables given for unknown stages {unknown}; stages are {sorted(self.specs)}")
+        self.fns = dict(fns)
+
+    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+        if spec.name not in self.fns:
+            raise ValueError(f"no callable for stage {spec.name!r}; callables are given for {sorted(self.fns)}")
+        result = self.fns[spec.name](*(feeds[n] for n in spec.input_names))
+        if isinstance(result, Mapping):
+            return dict(result)
+        if isinstance(result, (list, tuple)):
+            if len(result) != len(spec.outputs):
+                raise ValueError(f"{spec.name}: expected outputs {spec.output_names}, got {len(result)} arrays")
+            return dict(zip(spec.output_names, result))
+        if len(spec.outputs) != 1:
+            raise ValueError(f"{spec.name}: expected outputs {spec.output_names}, the callable returned one array")
+        return {spec.output_names[0]: result}
+
+
+RUNNERS: dict[str, type[FileRunner]] = {"onnx": OnnxRunner, "tflite": LiteRTRunner}
+
+
+def bundle_runner(
+    directory: str | os.PathLike, manifest: dict, backend: str, *, threads: int | None = None
+) -> FileRunner:
+    """The runner for `backend` (`onnx`, `tflite`) over a bundle's stage files, specs from its manifest."""
+    if backend not in RUNNERS:
+        raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(RUNNERS)}")
+    specs, files = {}, {}
+    for name, record in manifest["stages"].items():
+        targets = record.get("targets", {})
+        if backend not in targets:
+            raise ValueError(
+                f"bundle {directory}: stage {name!r} has no {backend!r} model (targets: {sorted(targets)})"
+            )
+        specs[name] = StageSpec.from_dict(name, record["io"])
+        files[name] = Path(directory) / targets[backend]["file"]
+    return RUNNERS[backend](specs, files, threads=threads)
