@@ -1,0 +1,170 @@
+"""Training configuration: one frozen dataclass, read from a JSON file (torch-free).
+
+```json
+{"preset": "tiny", "stage": "adapter", "num_frames": 8, "batch_size": 4,
+ "gradient_accumulation_steps": 1, "mixed_precision": "no", "max_steps": 2000,
+ "checkpoint_every": 250, "seed": 0}
+```
+
+Unknown keys are refused by name; every field is checked by `verify()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from .config import PresetConfig, get_preset
+
+
+class TrainStage(str, Enum):
+    """Which part of the model a run trains. Each stage has one objective in `i2v_adapter.train`.
+
+    - `adapter`: the I2V-Adapter alone (W_Q', W_O'), on a frozen T2V model (paper 4.1).
+    - `vae`: the VAE, reconstruction (planned, for the trained tiny default).
+    - `t2v`: the spatial UNet and motion modules, text-to-video (planned, for the trained tiny default).
+    """
+
+    ADAPTER = "adapter"
+    VAE = "vae"
+    T2V = "t2v"
+
+
+# Stages named in the enum whose objective is not written yet; `verify()` refuses them by name.
+PLANNED_STAGES = frozenset({TrainStage.VAE, TrainStage.T2V})
+
+
+class MixedPrecision(str, Enum):
+    """`accelerate`'s `mixed_precision`: fp16 needs a GPU; bf16 runs on recent CPUs and GPUs."""
+
+    NO = "no"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Batch sizes are per process; the optimizer step sees
+    `batch_size * gradient_accumulation_steps * num_processes` clips."""
+
+    preset: str = "tiny"
+    stage: TrainStage = TrainStage.ADAPTER
+    num_frames: int | None = None  # None: the preset's
+    # AdamW with a fixed learning rate, as the paper trains (no schedule, no warm-up)
+    learning_rate: float = 1e-4
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    weight_decay: float = 1e-2
+    max_grad_norm: float | None = 1.0  # None: no clipping
+    batch_size: int = 1
+    gradient_accumulation_steps: int = 1
+    mixed_precision: MixedPrecision = MixedPrecision.NO
+    max_steps: int = 1000  # optimizer steps
+    checkpoint_every: int = 500
+    seed: int = 0
+    # Probability of replacing a caption by "" (the unconditional prompt of classifier-free guidance)
+    prompt_dropout: float = 0.1
+    # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
+    adapter_out_init_std: float = 0.0
+    synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
+    num_workers: int = 0  # DataLoader workers
+    # Optional local checkpoints of the frozen parts (see `checkpoints.load_components`); None:
+    # the preset's deterministic weights. `init_adapter` starts the adapter from a file.
+    sd15: str | None = None
+    motion_module: str | None = None
+    init_adapter: str | None = None
+
+    def verify(self) -> None:
+        """Raise `ValueError` naming the field, what was expected and what was found."""
+        if self.stage in PLANNED_STAGES:
+            raise ValueError(
+                f"training stage {self.stage.value!r} is planned but not implemented yet: expected 'adapter'"
+            )
+        positive = ("batch_size", "gradient_accumulation_steps", "max_steps", "checkpoint_every", "synthetic_clips")
+        for name in positive:  # ints
+            _expect_int(name, getattr(self, name), low=1)
+        _expect_int("num_workers", self.num_workers, low=0)
+        _expect_int("seed", self.seed, low=0)
+        if self.num_frames is not None:
+            _expect_int("num_frames", self.num_frames, low=2)
+        floats = (
+            "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
+            "adapter_out_init_std",
+        )
+        for name in floats + (("max_grad_norm",) if self.max_grad_norm is not None else ()):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"training config: expected {name} to be a number, got {value!r}")
+        for name in ("learning_rate", "adam_epsilon"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"training config: expected {name} > 0, got {getattr(self, name)!r}")
+        for name in ("adam_beta1", "adam_beta2", "prompt_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"training config: expected {name} in [0, 1), got {getattr(self, name)!r}")
+        if self.weight_decay < 0 or self.adapter_out_init_std < 0:
+            raise ValueError("training config: expected weight_decay >= 0 and adapter_out_init_std >= 0, "
+                             f"got {self.weight_decay!r} and {self.adapter_out_init_std!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"training config: expected max_grad_norm > 0 or null, got {self.max_grad_norm!r}")
+        self.preset_config()  # an unknown preset or bad frame count raises here
+
+    def preset_config(self) -> PresetConfig:
+        """The model preset with this run's overrides (frame count, W_O' initialisation)."""
+        changes = {"adapter_out_init_std": self.adapter_out_init_std}
+        if self.num_frames is not None:
+            changes["num_frames"] = self.num_frames
+        return get_preset(self.preset).with_overrides(**changes)
+
+    def with_overrides(self, **changes) -> "TrainConfig":
+        cfg = dataclasses.replace(self, **changes)
+        cfg.verify()
+        return cfg
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["stage"], out["mixed_precision"] = self.stage.value, self.mixed_precision.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "training config") -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object, found {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown keys {unknown}; expected some of {sorted(known)}")
+        values = dict(data)
+        try:
+            if "stage" in values:
+                values["stage"] = TrainStage(values["stage"])
+            if "mixed_precision" in values:
+                values["mixed_precision"] = MixedPrecision(values["mixed_precision"])
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+        cfg = cls(**values)
+        try:
+            cfg.verify()
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+        return cfg
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"training config not found: expected a JSON file at {path}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err})") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _expect_int(name: str, value, *, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"training config: expected {name} to be an integer >= {low}, got {value!r}")

@@ -1,0 +1,262 @@
+"""Training: adapter-only updates, the frame-0-free loss, resume, data robustness, config and CLI errors."""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from i2v_adapter.adapter import adapter_parameters
+from i2v_adapter.checkpoints import load_safetensors
+from i2v_adapter.data import SyntheticClips, VideoFolderDataset, sample_indices
+from i2v_adapter.media import write_video
+from i2v_adapter.models import build_components
+from i2v_adapter.train import Draws, draw, epsilon_loss, main, setup_run, train, training_loss
+from i2v_adapter.train_config import TrainConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """`accelerate` keeps process-wide singletons; reset them between tests as its own test case does.
+
+    One torch thread: the tiny model gains nothing from two, and on a shared 2-core machine spinning
+    OpenMP threads made a step 10x slower (measured 0.2 s vs up to 9 s per micro-batch under load).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+@pytest.fixture
+def tcfg():
+    """Tiny preset at 4 frames, one clip per step: a step takes a fraction of a second."""
+    return TrainConfig(num_frames=4, batch_size=1, max_steps=1, checkpoint_every=1, synthetic_clips=16, seed=3)
+
+
+def _frozen_tensors(components) -> dict[str, torch.Tensor]:
+    adapter = {id(p) for p in adapter_parameters(components.unet)}
+    out = {}
+    for part in ("unet", "vae", "text_encoder"):
+        for name, p in getattr(components, part).named_parameters():
+            if id(p) not in adapter:
+                out[f"{part}.{name}"] = p.detach().clone()
+    return out
+
+
+def test_one_step_changes_only_the_adapter(tcfg, tmp_path):
+    run = train(tcfg, "synthetic", tmp_path / "run", quiet=True)
+    assert run.state.step == 1 and len(run.state.losses) == 1 and np.isfinite(run.state.losses[0])
+    fresh = build_components(tcfg.preset_config())
+    before, after = _frozen_tensors(fresh), _frozen_tensors(run.components)
+    assert before.keys() == after.keys() and len(before) > 100
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed == [], f"frozen parameters changed: {changed[:5]}"
+    new = dict(zip(run.params, adapter_parameters(run.components.unet)))
+    old = dict(zip(run.params, adapter_parameters(fresh.unet)))
+    moved = [k for k in new if not torch.equal(new[k], old[k])]
+    assert any(k.endswith("to_out_ff.weight") for k in moved)  # zero-initialised W_O' learnt something
+    assert all(not torch.any(old[k]) for k in old if "to_out_ff" in k)  # the paper's zero init
+    saved = load_safetensors(tmp_path / "run" / "adapter.safetensors")
+    assert saved.keys() == new.keys() and all(torch.equal(saved[k], new[k]) for k in saved)
+
+
+def test_loss_ignores_the_frame_0_prediction_and_keeps_frame_0_clean(tcfg):
+    noise = torch.randn(2, 4, 4, 16, 16)
+    pred = torch.randn(2, 4, 4, 16, 16)
+    bumped = pred.clone()
+    bumped[:, :, 0] += 100.0
+    assert epsilon_loss(bumped, noise).item() == epsilon_loss(pred, noise).item()
+    bumped[:, :, 1] += 1.0
+    assert epsilon_loss(bumped, noise).item() > epsilon_loss(pred, noise).item() + 0.1
+
+    run = setup_run(tcfg)
+    clips = SyntheticClips(2, num_frames=4, height=128, width=128, seed=0)
+    frames = torch.from_numpy(np.stack([clips[0][0], clips[1][0]]))  # (2, 4, 128, 128, 3)
+    captions = [clips[0][1], clips[1][1]]
+    draws = draw(run.components.config, 2, 0.0, seed=7)
+    draws = Draws(draws.noise, torch.tensor([999, 500]), draws.drop)  # strong noise: frame 0 must stand out
+    seen = {}
+
+    def record_input(module, args):
+        seen["sample"] = args[0].detach().clone()
+
+    def bump_frame_0(module, args, output):
+        output = output.clone()
+        output[:, :, 0] += 100.0
+        return output
+
+    with torch.no_grad():
+        handle = run.models.unet.register_forward_pre_hook(record_input)
+        plain = training_loss(run.models, frames, captions, draws).item()
+        handle.remove()
+        handle = run.models.unet.register_forward_hook(bump_frame_0)
+        perturbed = training_loss(run.models, frames, captions, draws).item()
+        handle.remove()
+        clean = run.models.vae_encoder((frames[:, 0].permute(0, 3, 1, 2).float() / 127.5 - 1.0))  # (2, 4, 16, 16)
+    assert perturbed == plain
+    sample = seen["sample"]  # (2, 4, 4, 16, 16)
+    assert torch.allclose(sample[:, :, 0], clean, atol=1e-6)
+    assert (sample[:, :, 1:] - clean[:, :, None]).abs().mean() > 0.5  # the other frames are noised
+
+
+def test_resume_continues_from_the_saved_step(tcfg, tmp_path):
+    cfg = tcfg.with_overrides(max_steps=2, gradient_accumulation_steps=2, prompt_dropout=0.5)
+    out = tmp_path / "run"
+    first = train(cfg, "synthetic", out, quiet=True)
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-1", "checkpoint-2"]
+    at_2 = load_safetensors(out / "checkpoint-2" / "adapter.safetensors")
+    resumed = train(cfg.with_overrides(max_steps=4), "synthetic", out, resume=True, quiet=True)
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["step"] == 4 and len(state["losses"]) == 4
+    assert state["losses"][:2] == first.state.losses
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["step"] == 4
+    at_4 = load_safetensors(out / "adapter.safetensors")
+    assert any(not torch.equal(at_2[k], at_4[k]) for k in at_2)
+    # An uninterrupted 4-step run ends at the same weights: optimizer state, clip order and noise all resume.
+    straight = train(cfg.with_overrides(max_steps=4), "synthetic", tmp_path / "straight", quiet=True)
+    assert straight.state.losses == resumed.state.losses
+    ref = load_safetensors(tmp_path / "straight" / "adapter.safetensors")
+    worst = max((ref[k] - at_4[k]).abs().max().item() for k in ref)
+    assert worst <= 1e-7, f"resumed and uninterrupted runs differ by {worst}"
+
+
+def test_cli_refuses_an_existing_run_without_resume(tmp_path, capsys):
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"num_frames": 4, "max_steps": 1}))
+    out = tmp_path / "run"
+    (out / "checkpoint-3").mkdir(parents=True)
+    code = main(["--config", str(config), "--data", "synthetic", "--out", str(out), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "already holds a training run (checkpoint-3)" in err and "--resume" in err
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-3"]
+
+
+def test_config_file_and_errors(tmp_path):
+    cfg = TrainConfig.from_json(CONFIGS / "tiny_adapter.json")
+    assert cfg.stage.value == "adapter" and cfg.learning_rate == 1e-4 and cfg.preset_config().num_frames == 8
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"lr": 0.1}))
+    with pytest.raises(ValueError, match=r"unknown keys \['lr'\]"):
+        TrainConfig.from_json(bad)
+    bad.write_text(json.dumps({"stage": "vae"}))
+    with pytest.raises(ValueError, match="'vae' is planned but not implemented"):
+        TrainConfig.from_json(bad)
+    bad.write_text(json.dumps({"mixed_precision": "fp8"}))
+    with pytest.raises(ValueError, match="'fp8' is not a valid MixedPrecision"):
+        TrainConfig.from_json(bad)
+    with pytest.raises(ValueError, match="expected batch_size to be an integer >= 1, got 0"):
+        TrainConfig(batch_size=0).verify()
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+
+
+def _grey_clip(levels) -> np.ndarray:
+    return np.stack([np.full((48, 64, 3), level, np.uint8) for level in levels])  # (F, 48, 64, 3)
+
+
+def test_video_folder_skips_and_counts_bad_clips(tmp_path, caplog):
+    write_video(_grey_clip([0, 40, 80, 120, 160, 200, 240]), tmp_path / "good.mp4")
+    write_video(_grey_clip([50, 100]), tmp_path / "short.mp4")
+    (tmp_path / "corrupt.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    rows = ["file,caption", "corrupt.mp4,noise", "good.mp4,a grey fade", "short.mp4,too short", "missing.mp4,gone"]
+    (tmp_path / "captions.csv").write_text("\n".join(rows) + "\n")
+    ds = VideoFolderDataset(tmp_path, num_frames=4, height=32, width=32)
+    assert len(ds) == 4
+    with caplog.at_level(logging.WARNING, logger="i2v_adapter.data"):
+        for _ in range(2):
+            results = [ds[i] for i in range(len(ds))]
+    assert ds.skipped == 3
+    warned = [r.getMessage() for r in caplog.records if r.name == "i2v_adapter.data"]
+    assert len(warned) == 3 and any("short.mp4" in m and "at least 4 frames, found 2" in m for m in warned)
+    frames, caption = results[0]  # the corrupt clip's slot gets the next good clip
+    assert caption == "a grey fade" and frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
+    means = frames.reshape(4, -1).mean(axis=1)
+    assert np.allclose(means, [0, 80, 160, 240], atol=6), means  # frames 0, 2, 4, 6 of 7
+    assert all(r[1] == "a grey fade" for r in results)
+
+
+def test_training_on_a_folder_survives_a_corrupt_clip(tcfg, tmp_path):
+    data = tmp_path / "clips"
+    data.mkdir()
+    write_video(SyntheticClips(1, num_frames=6, height=128, width=128)[0][0], data / "good.mp4")
+    (data / "corrupt.mp4").write_bytes(b"\x00" * 1000)
+    rows = [{"file": "corrupt.mp4", "caption": "broken"}, {"file": "good.mp4", "caption": "ok"}]
+    (data / "captions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    run = train(tcfg.with_overrides(max_steps=2), data, tmp_path / "run", quiet=True)
+    state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
+    assert run.state.step == 2 and state["skipped_clips"] == 1 and len(state["losses"]) == 2
+
+
+def test_video_folder_jsonl_and_all_bad(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    (tmp_path / "captions.jsonl").write_text(json.dumps({"file": "bad.mp4", "caption": "x"}) + "\n")
+    ds = VideoFolderDataset(tmp_path, num_frames=4, height=32, width=32)
+    with pytest.raises(ValueError, match="all 1 clips were skipped"):
+        ds[0]
+    assert ds.skipped == 1
+    (tmp_path / "captions.jsonl").write_text('{"file": "bad.mp4"}\n')
+    with pytest.raises(ValueError, match=r"captions.jsonl:1: expected a JSON object with 'file' and 'caption'"):
+        VideoFolderDataset(tmp_path, num_frames=4, height=32, width=32)
+    assert list(sample_indices(16, 4)) == [0, 5, 10, 15]
+
+
+def _centroid_and_area(frames: np.ndarray, colour) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame: the (x, y) centre and pixel count of pixels close to `colour`."""
+    near = np.abs(frames.astype(np.int32) - np.array(colour)).sum(axis=-1) < 40  # (F, H, W)
+    ys, xs = np.mgrid[0 : frames.shape[1], 0 : frames.shape[2]]
+    area = near.sum(axis=(1, 2))
+    centre = np.stack([(near * xs).sum(axis=(1, 2)) / area, (near * ys).sum(axis=(1, 2)) / area], axis=1)
+    return centre, area
+
+
+def test_synthetic_clips_are_deterministic_and_captioned():
+    from i2v_adapter.data import COLOURS
+
+    a = SyntheticClips(200, num_frames=6, height=64, width=64, seed=1)
+    b = SyntheticClips(200, num_frames=6, height=64, width=64, seed=1)
+    for i in (0, 17, 199):
+        assert np.array_equal(a[i][0], b[i][0]) and a[i][1] == b[i][1]
+    assert not np.array_equal(a[0][0], a[1][0])
+    assert not np.array_equal(a[0][0], SyntheticClips(200, num_frames=6, height=64, width=64, seed=2)[0][0])
+    frames, caption = a[5]
+    assert frames.shape == (6, 64, 64, 3) and frames.dtype == np.uint8
+    specs = [a.spec(i) for i in range(200)]
+    assert {s.motion for s in specs} >= {"right", "left", "up", "down", "grow", "shrink", "recolour", "rotate"}
+    assert {s.shape for s in specs} == {"circle", "square", "triangle"}
+    for i, spec in enumerate(specs):
+        caption = a[i][1] if i < 20 else spec.caption
+        assert spec.shape in caption and spec.colour in caption
+    phrases = {"right": "moves to the right", "left": "moves to the left", "up": "moves up", "down": "moves down"}
+    for motion, axis, sign in (("right", 0, 1), ("left", 0, -1), ("up", 1, -1), ("down", 1, 1)):
+        i = next(i for i, s in enumerate(specs) if s.motion == motion and s.background == "plain")
+        frames, caption = a[i]
+        assert phrases[motion] in caption
+        centre, _ = _centroid_and_area(frames, COLOURS[specs[i].colour])
+        assert sign * (centre[-1, axis] - centre[0, axis]) > 10, (caption, centre)  # pixels of travel
+    i = next(i for i, s in enumerate(specs) if s.motion == "grow" and s.background == "plain")
+    _, area = _centroid_and_area(a[i][0], COLOURS[specs[i].colour])
+    assert "grows" in a[i][1] and area[-1] > 2 * area[0]
+    i = next(i for i, s in enumerate(specs) if s.motion == "recolour")
+    assert f"turns {specs[i].target_colour}" in a[i][1] and specs[i].target_colour != specs[i].colour
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is refused only where accelerate cannot run it (CPU)")
+def test_fp16_on_cpu_is_refused_not_silently_fp32(tmp_path, capsys):
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"num_frames": 4, "max_steps": 1, "mixed_precision": "fp16"}))
+    assert main(["--config", str(config), "--data", "synthetic", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "mixed_precision 'fp16' is not available on cpu" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
