@@ -12,26 +12,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import blur
 from .config import FSPConfig
 
 
 def gaussian_kernel1d(kernel_size: int, sigma: float, dtype=torch.float32) -> torch.Tensor:
-    """Normalised `(kernel_size,)` Gaussian weights."""
-    half = (kernel_size - 1) / 2
-    x = torch.linspace(-half, half, kernel_size, dtype=torch.float64)
-    weights = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (weights / weights.sum()).to(dtype)
+    """Normalised `(kernel_size,)` Gaussian weights (the runtime's kernel, as a tensor)."""
+    return torch.from_numpy(blur.gaussian_kernel1d(kernel_size, sigma)).to(dtype)
 
 
 def gaussian_blur(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of `(N, C, H, W)` with reflect padding; same shape out."""
     pad = kernel_size // 2
-    height, width = x.shape[-2:]
-    if pad >= min(height, width):
-        raise ValueError(
-            f"FSP blur kernel {kernel_size} needs latents larger than {pad} per side for reflect padding, "
-            f"got {height}x{width}"
-        )
+    blur.check_blur_fits(kernel_size, *x.shape[-2:])
     channels = x.shape[1]
     k = gaussian_kernel1d(kernel_size, sigma, x.dtype).to(x.device)
     x = F.pad(x, (pad, pad, pad, pad), mode="reflect")

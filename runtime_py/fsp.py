@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from i2v_adapter.blur import check_blur_fits, gaussian_kernel1d
 from i2v_adapter.config import FSPConfig
-
-
-def gaussian_kernel1d(kernel_size: int, sigma: float) -> np.ndarray:
-    """Normalised `(kernel_size,)` float32 Gaussian weights (as `i2v_adapter.fsp.gaussian_kernel1d`)."""
-    half = (kernel_size - 1) / 2
-    x = np.linspace(-half, half, kernel_size, dtype=np.float64)
-    weights = np.exp(-0.5 * (x / sigma) ** 2)
-    return (weights / weights.sum()).astype(np.float32)
 
 
 def gaussian_blur(x: np.ndarray, kernel_size: int, sigma: float) -> np.ndarray:
@@ -29,11 +22,7 @@ def gaussian_blur(x: np.ndarray, kernel_size: int, sigma: float) -> np.ndarray:
     """
     pad = kernel_size // 2
     height, width = x.shape[-2:]
-    if pad >= min(height, width):
-        raise ValueError(
-            f"FSP blur kernel {kernel_size} needs latents larger than {pad} per side for reflect padding, "
-            f"got {height}x{width}"
-        )
+    check_blur_fits(kernel_size, height, width)
     k = gaussian_kernel1d(kernel_size, sigma).astype(np.float64)
     lead = [(0, 0)] * (x.ndim - 2)
     padded = np.pad(x.astype(np.float64), [*lead, (pad, pad), (pad, pad)], mode="reflect")  # (..., H+2p, W+2p)
