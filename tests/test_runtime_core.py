@@ -20,7 +20,13 @@ from runtime_py.pipeline import RuntimePipeline
 from runtime_py.runners import CallableRunner, LiteRTRunner, OnnxRunner, StageRunner
 from runtime_py.schedulers import alphas_cumprod, make_scheduler
 
-STEP_TOL = 1e-6
+STEP_TOL = 1e-6  # per step, relative to the sample's scale (max(1, max |x|)): float32 rounding, not drift
+
+
+def step_error(got: np.ndarray, expected: np.ndarray) -> float:
+    """Max abs difference in units of the sample's scale: Euler's first samples reach ~100, where one
+    float32 ulp is 7.6e-6, and whether numpy and torch round alike there depends on the CPU's SIMD path."""
+    return float(np.abs(got - expected).max() / max(1.0, float(np.abs(expected).max())))
 PROMPT = "a red ball rolls to the right"
 SHAPE = (1, 4, 7, 16, 16)  # (B, C, F-1, h, w): the frames a step moves
 
@@ -43,7 +49,7 @@ def fake_noise_pred(model_in: np.ndarray, t, x0: np.ndarray, table: np.ndarray, 
 
 
 def run_both(name: str, steps: int, skip: int = 0) -> dict[str, float]:
-    """Step diffusers and ours on the same inputs each step; worst abs differences."""
+    """Step diffusers and ours on the same inputs each step; worst scale-relative differences."""
     ref, ours = diffusers_scheduler(name), make_scheduler(name)
     ref.set_timesteps(steps)
     ours.set_timesteps(steps)
@@ -62,7 +68,7 @@ def run_both(name: str, steps: int, skip: int = 0) -> dict[str, float]:
     for i, t in enumerate(ref.timesteps[skip:], start=skip):
         ref_in = ref.scale_model_input(torch.from_numpy(x), t).numpy()
         scaled = ours.scale_model_input(x, t.item())
-        worst["scale_model_input"] = max(worst["scale_model_input"], np.abs(scaled - ref_in).max())
+        worst["scale_model_input"] = max(worst["scale_model_input"], step_error(scaled, ref_in))
         eps = fake_noise_pred(ref_in, t, x0, table, rng)
         extra = {}
         if name == "lcm":
@@ -73,7 +79,7 @@ def run_both(name: str, steps: int, skip: int = 0) -> dict[str, float]:
             expected = ref.step(torch.from_numpy(eps), t, torch.from_numpy(x)).prev_sample.numpy()
         got = ours.step(eps, t.item(), x, **extra)
         assert got.dtype == np.float32 and got.shape == SHAPE
-        worst["step"] = max(worst["step"], np.abs(got - expected).max())
+        worst["step"] = max(worst["step"], step_error(got, expected))
         x = expected
     return worst
 
@@ -93,7 +99,7 @@ SCHEDULES = [("ddim", 10), ("ddim", 25), ("euler", 10), ("euler", 25), ("lcm", 4
 @pytest.mark.parametrize("name,steps", SCHEDULES)
 def test_scheduler_steps_match_diffusers(name, steps):
     worst = run_both(name, steps)
-    assert worst["step"] <= STEP_TOL, f"{name} {steps} steps: max abs {worst['step']:.3g} > {STEP_TOL}"
+    assert worst["step"] <= STEP_TOL, f"{name} {steps} steps: scaled max abs {worst['step']:.3g} > {STEP_TOL}"
     assert worst["scale_model_input"] <= STEP_TOL, f"{name}: scale_model_input max abs {worst['scale_model_input']:.3g}"
 
 
@@ -113,7 +119,7 @@ def test_add_noise_matches_diffusers(name):
     x, noise = (rng.standard_normal(SHAPE).astype(np.float32) for _ in range(2))
     for t in ref.timesteps[:3]:
         expected = ref.add_noise(torch.from_numpy(x), torch.from_numpy(noise), t.reshape(1)).numpy()
-        assert np.abs(ours.add_noise(x, noise, t.item()) - expected).max() <= STEP_TOL
+        assert step_error(ours.add_noise(x, noise, t.item()), expected) <= STEP_TOL
 
 
 def test_ddim_clip_sample_matches_diffusers():
@@ -125,7 +131,7 @@ def test_ddim_clip_sample_matches_diffusers():
     x, eps = (rng.standard_normal(SHAPE).astype(np.float32) * 3 for _ in range(2))
     t = ref.timesteps[1]
     expected = ref.step(torch.from_numpy(eps), t, torch.from_numpy(x)).prev_sample.numpy()
-    assert np.abs(ours.step(eps, t.item(), x) - expected).max() <= STEP_TOL
+    assert step_error(ours.step(eps, t.item(), x), expected) <= STEP_TOL
 
 
 def test_lcm_noise_from_generator_is_seeded():
