@@ -20,6 +20,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +248,22 @@ def write_image(image: np.ndarray, path: str | os.PathLike, *, overwrite: bool =
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AudioTrack:
+    """`samples (C, N)` float32 in [-1, 1] (C 1 or 2 channels) at `sample_rate` Hz, to mux into an MP4."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self):
+        s = self.samples
+        if not (isinstance(s, np.ndarray) and s.dtype == np.float32 and s.ndim == 2 and s.shape[0] in (1, 2)):
+            found = f"{s.shape} {s.dtype}" if isinstance(s, np.ndarray) else type(s).__name__
+            raise ValueError(f"expected audio samples of shape (1 or 2, N) float32, got {found}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"expected an audio sample rate > 0, got {self.sample_rate}")
+
+
 def check_frames(frames: np.ndarray) -> None:
     """Raise `ValueError` unless `frames` is a non-empty `(F, H, W, 3)` uint8 array."""
     is_array = isinstance(frames, np.ndarray)
@@ -272,8 +289,12 @@ def write_video(
     fps: int = 8,
     overwrite: bool = False,
     crf: int = 18,
+    audio: AudioTrack | None = None,
 ) -> Path:
     """Write `(F, H, W, 3)` uint8 RGB frames as `.mp4` (H.264) or `.gif`, atomically; return the path.
+
+    `audio` (MP4 only): a soundtrack muxed as AAC beside the video, as given (trim it to the video's
+    length first, e.g. with `runtime_py.audio.load_music`).
 
     MP4: libx264, yuv420p, constant quality `crf` (0 lossless .. 51 worst; 18 is visually
     near-lossless), `+faststart` so players can start before the download ends. yuv420p needs even
@@ -291,9 +312,11 @@ def write_video(
         raise ValueError(f"expected fps to be a positive integer, got {fps!r}")
     if isinstance(crf, bool) or not isinstance(crf, numbers.Integral) or not 0 <= crf <= 51:
         raise ValueError(f"expected crf to be an integer in [0, 51], got {crf!r}")
+    if audio is not None and kind != "mp4":
+        raise ValueError(f"only .mp4 carries audio: expected no audio track for {target}")
     with atomic_output_path(target, overwrite) as tmp:
         if kind == "mp4":
-            _write_mp4(frames, tmp, int(fps), int(crf))
+            _write_mp4(frames, tmp, int(fps), int(crf), audio)
         else:
             _write_gif(frames, tmp, int(fps))
     logger.info("wrote %d frames to %s", frames.shape[0], target)
@@ -310,7 +333,7 @@ def _pad_to_even(frames: np.ndarray) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
 
-def _write_mp4(frames: np.ndarray, path: Path, fps: int, crf: int) -> None:
+def _write_mp4(frames: np.ndarray, path: Path, fps: int, crf: int, audio: AudioTrack | None = None) -> None:
     import av
 
     if "libx264" not in av.codecs_available:
@@ -320,9 +343,34 @@ def _write_mp4(frames: np.ndarray, path: Path, fps: int, crf: int) -> None:
     with av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
         stream = container.add_stream("libx264", rate=fps, options={"crf": str(crf)})
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        sound = None if audio is None else _add_aac_stream(container, audio)
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode(None))  # flush the encoder's delayed frames
+        if sound is not None:
+            _encode_audio(container, sound, audio)
+
+
+def _add_aac_stream(container, audio: AudioTrack):
+    layout = "stereo" if audio.samples.shape[0] == 2 else "mono"
+    stream = container.add_stream("aac", rate=audio.sample_rate, layout=layout)
+    stream.bit_rate = 128_000
+    return stream
+
+
+def _encode_audio(container, stream, audio: AudioTrack) -> None:
+    """Encode `audio` in the AAC encoder's frame size (1024 samples), with running pts."""
+    import av
+
+    layout = "stereo" if audio.samples.shape[0] == 2 else "mono"
+    size = stream.codec_context.frame_size or 1024
+    samples = np.ascontiguousarray(audio.samples, dtype=np.float32)
+    for start in range(0, samples.shape[1], size):
+        chunk = np.ascontiguousarray(samples[:, start : start + size])  # (C, <= size)
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = audio.sample_rate, start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
 
 
 def _write_gif(frames: np.ndarray, path: Path, fps: int) -> None:
