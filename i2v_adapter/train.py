@@ -1,4 +1,5 @@
-"""`python -m i2v_adapter.train`: adapter-only training of the I2V-Adapter (paper 4.1) with `accelerate`.
+"""`python -m i2v_adapter.train`: training with `accelerate`: the I2V-Adapter (paper 4.1), and the
+VAE and base text-to-video stages of the trained tiny default.
 
     python -m i2v_adapter.train --config configs/tiny_adapter.json --data synthetic --out runs/tiny
     python -m i2v_adapter.train --config CONFIG --data DIR --out runs/x --resume   # continue from the latest checkpoint
@@ -9,20 +10,23 @@ The same script runs on one CPU (here), one GPU, or many GPUs and nodes through 
 writes these once). `batch_size` in the config is per process. On a CPU shared with other jobs,
 `OMP_NUM_THREADS=1` can be several times faster than torch's default of one thread per core.
 
-Objective (paper 4.1): VAE, text encoder, base UNet and motion modules frozen; only W_Q' and W_O'
-train (AdamW, fixed learning rate). Every frame of a clip is VAE-encoded (posterior mean x scaling
-factor, as `VaeEncoderStage`); frames 1..F-1 are noised at one random timestep per clip with the
-preset's training schedule, frame 0 stays the clean first-frame latent in the UNet input, as at
-inference; the loss is the epsilon MSE over frames 1..F-1 only. Captions go through the text encoder
-(`TextEncoderStage`), replaced by "" with probability `prompt_dropout` for classifier-free guidance.
+The config's `stage` picks the objective (`i2v_adapter.train_objectives`): `adapter` (default, paper
+4.1: VAE, text encoder, base UNet and motion modules frozen; only W_Q' and W_O' train, AdamW at a
+fixed learning rate; frame 0 stays the clean first-frame latent in the UNet input, as at inference,
+and the loss is the epsilon MSE over frames 1..F-1 only), `t2v` (the whole UNet with motion modules,
+epsilon MSE over all frames) or `vae` (reconstruction + KL). `init_vae` / `init_unet` chain the stages:
+configs/tiny_vae.json -> tiny_t2v.json -> tiny_adapter_trained.json build the shipped tiny default.
+Captions go through the text encoder (`TextEncoderStage`), replaced by "" with probability
+`prompt_dropout` for classifier-free guidance. `max_minutes` bounds one session's wall time.
 
 Randomness (noise, timesteps, caption dropout) is a function of `(seed, micro-batch, process)` and
 the clip order of `(seed, position)` (`data.StepSampler`), so a resumed run repeats an uninterrupted
 one without saving any RNG state.
 
-Output folder: `checkpoint-<step>/` with `adapter.safetensors`, `optimizer.safetensors`,
-`trainer_state.json` (step, per-step losses, time) and `train_config.json`; at the end
-`adapter.safetensors`, `trainer_state.json`, `train_config.json`. Every file and checkpoint folder is
+Output folder: `checkpoint-<step>/` with the stage's weights (`adapter.safetensors`,
+`unet.safetensors` or `vae.safetensors`), `optimizer.safetensors`, `trainer_state.json` (step,
+per-step losses, time) and `train_config.json`; at the end the weights, `trainer_state.json`,
+`train_config.json`. Every file and checkpoint folder is
 written atomically. Not `accelerator.save_state`: in accelerate 1.15 it writes the model as
 safetensors (the whole UNet, not the adapter), but the optimizer as `optimizer.bin` (`torch.save`, a
 pickle) and RNG states as `random_states_<rank>.pkl` (pickles). This project never loads pickles, so
@@ -42,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import GradientAccumulationPlugin
 from safetensors import safe_open
@@ -50,20 +53,32 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .adapter import adapter_processors, check_state_dict, freeze_all_but_adapter, load_i2v_adapter, save_i2v_adapter
+from .adapter import check_state_dict, load_i2v_adapter
 from .checkpoints import load_safetensors, save_safetensors
-from .config import PresetConfig
 from .data import StepSampler, SyntheticClips, VideoFolderDataset
 from .errors import CheckpointError
 from .media import atomic_output_dir, atomic_write_bytes
 from .models import Components, build_components
+from .shipped import load_trained
 from .stage_modules import TextEncoderStage, UNetStage, VaeEncoderStage
 from .train_config import TrainConfig, TrainStage
+from .train_objectives import (  # noqa: F401  (re-exported: the objective's pieces are tested through here)
+    WEIGHTS_FILES,
+    Draws,
+    Models,
+    VaeReconstruction,
+    draw,
+    epsilon_loss,
+    finish_stage,
+    prepare_stage,
+    stage_loss,
+    training_loss,
+)
 
 logger = logging.getLogger(__name__)
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-_CHECKPOINT_FILES = ("adapter.safetensors", "optimizer.safetensors", "trainer_state.json")
+_STATE_FILES = ("optimizer.safetensors", "trainer_state.json")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,10 +86,11 @@ _CHECKPOINT_FILES = ("adapter.safetensors", "optimizer.safetensors", "trainer_st
 # --------------------------------------------------------------------------------------------------
 
 
-def build_model(tcfg: TrainConfig) -> Components:
-    """The preset's components, frozen except the adapter (from local checkpoints where the config names them)."""
-    if tcfg.stage is not TrainStage.ADAPTER:
-        raise ValueError(f"training stage {tcfg.stage.value!r} is not implemented: expected 'adapter'")
+def build_model(tcfg: TrainConfig) -> tuple[Components, dict[str, nn.Parameter]]:
+    """The preset's components with earlier stages' weights loaded, frozen except the stage's own.
+
+    Returns the components and the trainable parameters by their key in the stage's weights file.
+    """
     cfg = tcfg.preset_config()
     if tcfg.sd15 or tcfg.motion_module or tcfg.init_adapter:
         from .checkpoints import load_components
@@ -84,95 +100,14 @@ def build_model(tcfg: TrainConfig) -> Components:
         )
     else:
         components = build_components(cfg)
-    components.vae.requires_grad_(False).eval()
-    components.text_encoder.requires_grad_(False).eval()
-    trainable = freeze_all_but_adapter(components.unet)
-    components.unet.train()
-    logger.info("training the I2V-Adapter: %d trainable parameters, everything else frozen", trainable)
-    return components
-
-
-def named_adapter_parameters(unet: nn.Module) -> dict[str, nn.Parameter]:
-    """The trainable parameters by their key in `adapter.safetensors`, in optimizer order."""
-    procs = adapter_processors(unet)
-    return {f"{layer}.{key}": p for layer, proc in procs.items() for key, p in proc.named_parameters()}
-
-
-@dataclass
-class Models:
-    """The stage modules a training step calls (`unet` may be wrapped by `accelerator.prepare`)."""
-
-    vae_encoder: nn.Module
-    text_encoder: nn.Module
-    unet: nn.Module
-    components: Components
-    device: torch.device
-    dtype: torch.dtype  # of the frozen weights
-
-
-@dataclass
-class Draws:
-    """The randomness of one micro-batch: `noise (B, 4, F, h, w)`, `timesteps (B,)`, `drop (B,)` bool."""
-
-    noise: torch.Tensor
-    timesteps: torch.Tensor
-    drop: torch.Tensor
-
-
-def draw(cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int) -> Draws:
-    """Deterministic draws for one micro-batch from an integer `seed`."""
-    gen = torch.Generator().manual_seed(seed)
-    shape = (batch, cfg.unet.in_channels, cfg.num_frames, cfg.latent_height, cfg.latent_width)
-    noise = torch.randn(shape, generator=gen)
-    timesteps = torch.randint(0, cfg.scheduler.num_train_timesteps, (batch,), generator=gen)
-    drop = torch.rand((batch,), generator=gen) < prompt_dropout
-    return Draws(noise, timesteps, drop)
+    load_trained(components, vae=tcfg.init_vae, unet=tcfg.init_unet)
+    if tcfg.init_adapter and tcfg.init_unet:
+        load_i2v_adapter(components.unet, tcfg.init_adapter)  # again: the new UNet got a fresh adapter
+    return components, prepare_stage(components, tcfg)
 
 
 def micro_batch_seed(seed: int, micro_batch: int, process: int) -> int:
     return int(np.random.SeedSequence([seed, micro_batch, process]).generate_state(1)[0])
-
-
-def encode_frames(vae_encoder: nn.Module, frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """`frames (B, F, H, W, 3)` uint8 -> clean latents `(B, 4, F, h, w)`, as `VaeEncoderStage` computes them."""
-    b, f = frames.shape[:2]
-    pixels = frames.flatten(0, 1).permute(0, 3, 1, 2)  # (B, F, H, W, 3) -> (B*F, 3, H, W)
-    latents = vae_encoder((pixels.float() / 127.5 - 1.0).to(dtype))  # (B*F, 4, h, w)
-    return latents.float().unflatten(0, (b, f)).transpose(1, 2)  # -> (B, F, 4, h, w) -> (B, 4, F, h, w)
-
-
-def encode_captions(models: Models, captions: list[str], drop: torch.Tensor) -> torch.Tensor:
-    """`(B, 77, D)` text states; dropped captions become the empty (unconditional) prompt."""
-    texts = ["" if dropped else caption for caption, dropped in zip(captions, drop.tolist())]
-    ids = models.components.tokenizer.encode_batch(texts).astype(np.int32)  # (B, 77)
-    return models.text_encoder(torch.from_numpy(ids).to(models.device))
-
-
-def noisy_input(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """`(B, 4, F, h, w)`: every frame noised to its clip's timestep, then frame 0 put back clean.
-
-    `add_noise` depends only on the betas, which the DDIM inference scheduler shares with training.
-    """
-    noisy = scheduler.add_noise(latents, noise, timesteps)
-    noisy[:, :, 0] = latents[:, :, 0]
-    return noisy
-
-
-def epsilon_loss(noise_pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """MSE over frames 1..F-1 of `(B, 4, F, h, w)`: frame 0 is the clean condition, never a target."""
-    return F.mse_loss(noise_pred[:, :, 1:].float(), noise[:, :, 1:].float())
-
-
-def training_loss(models: Models, frames: torch.Tensor, captions: list[str], draws: Draws) -> torch.Tensor:
-    """The adapter objective for one micro-batch (frozen encoders run without gradients)."""
-    device = models.device
-    noise, timesteps = draws.noise.to(device), draws.timesteps.to(device)
-    with torch.no_grad():
-        latents = encode_frames(models.vae_encoder, frames.to(device), models.dtype)
-        states = encode_captions(models, list(captions), draws.drop)
-    sample = noisy_input(models.components.scheduler, latents, noise, timesteps)
-    noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
-    return epsilon_loss(noise_pred, noise)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,6 +121,7 @@ class TrainerState:
     losses: list[float] = field(default_factory=list)  # mean loss of each optimizer step, step 1 first
     seconds: float = 0.0  # training-loop time over all sessions of the run
     skipped_clips: int = 0
+    measurements: dict = field(default_factory=dict)  # what the end of a stage measured (VAE latent std)
 
     def to_json(self) -> bytes:
         return (json.dumps(asdict(self), indent=1) + "\n").encode()
@@ -195,7 +131,10 @@ class TrainerState:
         data = json.loads(path.read_text(encoding="utf-8"))
         try:
             losses = [float(x) for x in data["losses"]]
-            return cls(int(data["step"]), losses, float(data["seconds"]), int(data.get("skipped_clips", 0)))
+            return cls(
+                int(data["step"]), losses, float(data["seconds"]), int(data.get("skipped_clips", 0)),
+                dict(data.get("measurements", {})),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(
                 f"{path}: expected step, losses and seconds, found keys {sorted(data)} ({err})"
@@ -240,20 +179,21 @@ def find_checkpoints(out: Path) -> list[tuple[int, Path]]:
     return sorted((int(m.group(1)), p) for p in out.iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name)))
 
 
-def checkpoint_to_resume(out: Path, resume: bool) -> Path | None:
+def checkpoint_to_resume(out: Path, resume: bool, weights_file: str = "adapter.safetensors") -> Path | None:
     """The latest complete checkpoint when resuming; refuse to start over an existing run otherwise."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"expected --out to be a folder, found a file: {out}")
     checkpoints = find_checkpoints(out)
     if not resume:
-        if checkpoints or (out / "adapter.safetensors").exists():
-            names = ", ".join(p.name for _, p in checkpoints[-3:]) or "adapter.safetensors"
+        if checkpoints or (out / weights_file).exists():
+            names = ", ".join(p.name for _, p in checkpoints[-3:]) or weights_file
             raise FileExistsError(
                 f"output folder {out} already holds a training run ({names}): pass --resume to continue it "
                 "from its latest checkpoint, or choose another --out"
             )
         return None
-    complete = [p for _, p in checkpoints if all((p / name).is_file() for name in _CHECKPOINT_FILES)]
+    files = (weights_file,) + _STATE_FILES
+    complete = [p for _, p in checkpoints if all((p / name).is_file() for name in files)]
     if not complete:
         logger.warning("--resume: no complete checkpoint in %s; starting a new run", out)
         return None
@@ -265,10 +205,23 @@ def _warn_config_changes(path: Path, tcfg: TrainConfig) -> None:
     if not path.is_file():
         return
     saved, now = json.loads(path.read_text(encoding="utf-8")), tcfg.to_dict()
-    changed = sorted(k for k in now if k != "max_steps" and saved.get(k) != now[k])
+    changed = sorted(k for k in now if k not in ("max_steps", "max_minutes") and saved.get(k) != now[k])
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
         logger.warning("resuming with settings that differ from %s: %s", path, diffs)
+
+
+def _weights_metadata(tcfg: TrainConfig) -> dict[str, str]:
+    return {"format": "i2v-adapter" if tcfg.stage is TrainStage.ADAPTER else f"i2v-adapter-{tcfg.stage.value}"}
+
+
+def load_params(params: dict[str, nn.Parameter], path: Path) -> None:
+    """A stage's weights file back onto its trainable parameters (keys and shapes checked by name)."""
+    given = load_safetensors(path)
+    check_state_dict(given, {k: tuple(p.shape) for k, p in params.items()}, what=f"{path}")
+    with torch.no_grad():
+        for key, value in given.items():
+            params[key].copy_(value.to(params[key]))
 
 
 def _write_json(path: Path, data: bytes) -> None:
@@ -297,8 +250,12 @@ class Run:
 
     @property
     def unet(self) -> nn.Module:
-        """The UNet itself (unwrapped from DDP / autocast wrappers)."""
-        return self.accelerator.unwrap_model(self.models.unet).unet
+        """The UNet (components.unet; the prepared wrapper is `models.unet`)."""
+        return self.components.unet
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The stage's trained weights, as its weights file holds them."""
+        return {k: p.detach().clone() for k, p in self.params.items()}
 
 
 def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
@@ -315,10 +272,10 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
             f"mixed_precision {tcfg.mixed_precision.value!r} is not available on {accelerator.device.type} "
             "(accelerate would silently train in float32): use 'bf16' or 'no' on a CPU, 'fp16' on a GPU"
         )
-    components = build_model(tcfg)
+    components, params = build_model(tcfg)
     state = TrainerState()
     if checkpoint is not None:
-        load_i2v_adapter(components.unet, checkpoint / "adapter.safetensors")
+        load_params(params, checkpoint / WEIGHTS_FILES[tcfg.stage])
         state = TrainerState.read(checkpoint / "trainer_state.json")
         _warn_config_changes(checkpoint / "train_config.json", tcfg)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
@@ -327,19 +284,22 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
         module.to(accelerator.device)
         if dtype != torch.float32:
             module.to(dtype=dtype)
-    params = named_adapter_parameters(components.unet)
     for p in params.values():
         p.data = p.data.float()
     optimizer = torch.optim.AdamW(
         list(params.values()), lr=tcfg.learning_rate, betas=(tcfg.adam_beta1, tcfg.adam_beta2),
         eps=tcfg.adam_epsilon, weight_decay=tcfg.weight_decay,
     )
-    unet, optimizer = accelerator.prepare(UNetStage(components.unet), optimizer)
+    unet = UNetStage(components.unet)
+    trained = VaeReconstruction(components.vae) if tcfg.stage is TrainStage.VAE else unet
+    trained, optimizer = accelerator.prepare(trained, optimizer)
+    if tcfg.stage is not TrainStage.VAE:
+        unet = trained
     if checkpoint is not None:
         load_optimizer_state(optimizer, params, checkpoint / "optimizer.safetensors", accelerator.scaler)
         logger.info("resuming from %s at step %d", checkpoint, state.step)
     encoders = VaeEncoderStage(components.vae), TextEncoderStage(components.text_encoder)
-    models = Models(*encoders, unet, components, accelerator.device, dtype)
+    models = Models(*encoders, unet, components, accelerator.device, dtype, trained)
     return Run(tcfg, accelerator, models, params, optimizer, state)
 
 
@@ -369,20 +329,27 @@ def save_checkpoint(run: Run, folder: Path) -> None:
     """One complete checkpoint folder, written atomically by the main process."""
     if run.accelerator.is_main_process:
         with atomic_output_dir(folder) as tmp:
-            save_i2v_adapter(run.unet, tmp / "adapter.safetensors")
+            save_safetensors(run.weights(), tmp / WEIGHTS_FILES[run.tcfg.stage], metadata=_weights_metadata(run.tcfg))
             save_optimizer_state(run.optimizer, list(run.params), tmp / "optimizer.safetensors", run.accelerator.scaler)
             _write_json(tmp / "trainer_state.json", run.state.to_json())
             _write_json(tmp / "train_config.json", (json.dumps(run.tcfg.to_dict(), indent=1) + "\n").encode())
     run.accelerator.wait_for_everyone()
 
 
+def _out_of_time(acc: Accelerator, deadline: float | None) -> bool:
+    """Whether the time budget is spent, agreed by all processes (any one's clock decides)."""
+    if deadline is None:
+        return False
+    late = torch.tensor([float(time.perf_counter() >= deadline)], device=acc.device)
+    return bool(acc.gather(late).max().item())
+
+
 def train_micro_batch(run: Run, frames: torch.Tensor, captions: list[str], micro_batch: int) -> torch.Tensor:
     """Forward, backward and (at the end of an accumulation window) one optimizer step."""
     tcfg, acc = run.tcfg, run.accelerator
     seed = micro_batch_seed(tcfg.seed, micro_batch, acc.process_index)
-    draws = draw(run.components.config, frames.shape[0], tcfg.prompt_dropout, seed)
-    with acc.accumulate(run.models.unet):
-        loss = training_loss(run.models, frames, captions, draws)
+    with acc.accumulate(run.models.trained):
+        loss = stage_loss(run.models, frames, list(captions), tcfg, seed)
         acc.backward(loss)
         if acc.sync_gradients and tcfg.max_grad_norm is not None:
             acc.clip_grad_norm_(list(run.params.values()), tcfg.max_grad_norm)
@@ -392,9 +359,9 @@ def train_micro_batch(run: Run, frames: torch.Tensor, captions: list[str], micro
 
 
 def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool = False, quiet: bool = False) -> Run:
-    """Train until `tcfg.max_steps` optimizer steps; checkpoints and final adapter under `out`."""
+    """Train until `tcfg.max_steps` optimizer steps; checkpoints and the stage's final weights under `out`."""
     out = Path(out)
-    run = setup_run(tcfg, checkpoint_to_resume(out, resume))
+    run = setup_run(tcfg, checkpoint_to_resume(out, resume, WEIGHTS_FILES[tcfg.stage]))
     dataset = make_dataset(data, tcfg)
     acc, state = run.accelerator, run.state
     bar = tqdm(
@@ -405,6 +372,7 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
         logger.warning("the run is already at step %d of max_steps %d: nothing to train", state.step, tcfg.max_steps)
     micro, window, started = state.step * tcfg.gradient_accumulation_steps, [], time.perf_counter()
     skipped_before = state.skipped_clips
+    deadline = None if tcfg.max_minutes is None else started + 60.0 * tcfg.max_minutes
     for frames, captions in make_loader(run, dataset):
         window.append(train_micro_batch(run, frames, captions, micro))
         micro += 1
@@ -416,14 +384,21 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
         window.clear()
         bar.update(1)
         bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.max_steps:
+        out_of_time = _out_of_time(acc, deadline)
+        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.max_steps or out_of_time:
             state.seconds += time.perf_counter() - started
             started = time.perf_counter()
             save_checkpoint(run, out / f"checkpoint-{state.step}")
+        if out_of_time:
+            logger.warning("max_minutes %s spent at step %d of %d: stopping (--resume continues)",
+                           tcfg.max_minutes, state.step, tcfg.max_steps)
+            break
     bar.close()
     state.seconds = round(state.seconds + time.perf_counter() - started, 3)
     if acc.is_main_process:
-        save_i2v_adapter(run.unet, out / "adapter.safetensors", overwrite=True)
+        state.measurements.update(finish_stage(run.components, tcfg, dataset, acc.device))
+        weights_file = out / WEIGHTS_FILES[tcfg.stage]
+        save_safetensors(run.weights(), weights_file, overwrite=True, metadata=_weights_metadata(tcfg))
         _write_json(out / "trainer_state.json", state.to_json())
         _write_json(out / "train_config.json", (json.dumps(tcfg.to_dict(), indent=1) + "\n").encode())
     acc.wait_for_everyone()
@@ -444,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, final adapter)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
+    p.add_argument("--max-minutes", type=float, default=None, help="override the config's max_minutes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -452,8 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         tcfg = TrainConfig.from_json(args.config)
-        if args.max_steps is not None:
-            tcfg = tcfg.with_overrides(max_steps=args.max_steps)
+        overrides = {k: v for k, v in (("max_steps", args.max_steps), ("max_minutes", args.max_minutes)) if v is not None}
+        tcfg = tcfg.with_overrides(**overrides)
         run = train(tcfg, args.data, args.out, resume=args.resume, quiet=args.quiet)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -461,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     s = run.state
     if run.accelerator.is_main_process:
         last = f", last loss {s.losses[-1]:.4f}" if s.losses else ""
-        print(f"step {s.step}/{tcfg.max_steps}{last}, {s.seconds:.1f} s training; wrote {args.out}/adapter.safetensors")
+        weights = args.out / WEIGHTS_FILES[tcfg.stage]
+        print(f"stage {tcfg.stage.value}: step {s.step}/{tcfg.max_steps}{last}, {s.seconds:.1f} s training; wrote {weights}")
     return 0
 
 

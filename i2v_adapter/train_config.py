@@ -25,17 +25,15 @@ class TrainStage(str, Enum):
     """Which part of the model a run trains. Each stage has one objective in `i2v_adapter.train`.
 
     - `adapter`: the I2V-Adapter alone (W_Q', W_O'), on a frozen T2V model (paper 4.1).
-    - `vae`: the VAE, reconstruction (planned, for the trained tiny default).
-    - `t2v`: the spatial UNet and motion modules, text-to-video (planned, for the trained tiny default).
+    - `vae`: the VAE, reconstruction (for the trained tiny default).
+    - `t2v`: the spatial UNet and motion modules, text-to-video (for the trained tiny default).
+
+    The objectives are in `i2v_adapter.train_objectives`.
     """
 
     ADAPTER = "adapter"
     VAE = "vae"
     T2V = "t2v"
-
-
-# Stages named in the enum whose objective is not written yet; `verify()` refuses them by name.
-PLANNED_STAGES = frozenset({TrainStage.VAE, TrainStage.T2V})
 
 
 class MixedPrecision(str, Enum):
@@ -65,6 +63,9 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     mixed_precision: MixedPrecision = MixedPrecision.NO
     max_steps: int = 1000  # optimizer steps
+    # Wall-clock budget of one session (None: none): training stops at the first step boundary after
+    # it, with a checkpoint and the final weights, and `--resume` continues towards max_steps.
+    max_minutes: float | None = None
     checkpoint_every: int = 500
     seed: int = 0
     # Probability of replacing a caption by "" (the unconditional prompt of classifier-free guidance)
@@ -78,23 +79,27 @@ class TrainConfig:
     sd15: str | None = None
     motion_module: str | None = None
     init_adapter: str | None = None
+    # Weights of earlier stages (`i2v_adapter.shipped` layout): the trained VAE for `t2v` and
+    # `adapter`, the trained T2V UNet for `adapter`.
+    init_vae: str | None = None
+    init_unet: str | None = None
+    # Stage `vae`: weight of the mean per-element KL term, and the square crop size (0: whole frames)
+    kl_weight: float = 1e-4
+    vae_crop: int = 64
 
     def verify(self) -> None:
         """Raise `ValueError` naming the field, what was expected and what was found."""
-        if self.stage in PLANNED_STAGES:
-            raise ValueError(
-                f"training stage {self.stage.value!r} is planned but not implemented yet: expected 'adapter'"
-            )
         positive = ("batch_size", "gradient_accumulation_steps", "max_steps", "checkpoint_every", "synthetic_clips")
         for name in positive:  # ints
             _expect_int(name, getattr(self, name), low=1)
         _expect_int("num_workers", self.num_workers, low=0)
+        _expect_int("vae_crop", self.vae_crop, low=0)
         _expect_int("seed", self.seed, low=0)
         if self.num_frames is not None:
             _expect_int("num_frames", self.num_frames, low=2)
         floats = (
             "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
-            "adapter_out_init_std",
+            "adapter_out_init_std", "kl_weight",
         )
         for name in floats + (("max_grad_norm",) if self.max_grad_norm is not None else ()):
             value = getattr(self, name)
@@ -106,9 +111,13 @@ class TrainConfig:
         for name in ("adam_beta1", "adam_beta2", "prompt_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"training config: expected {name} in [0, 1), got {getattr(self, name)!r}")
-        if self.weight_decay < 0 or self.adapter_out_init_std < 0:
-            raise ValueError("training config: expected weight_decay >= 0 and adapter_out_init_std >= 0, "
-                             f"got {self.weight_decay!r} and {self.adapter_out_init_std!r}")
+        for name in ("weight_decay", "adapter_out_init_std", "kl_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"training config: expected {name} >= 0, got {getattr(self, name)!r}")
+        if self.max_minutes is not None and (
+            isinstance(self.max_minutes, bool) or not isinstance(self.max_minutes, (int, float)) or self.max_minutes <= 0
+        ):
+            raise ValueError(f"training config: expected max_minutes > 0 or null, got {self.max_minutes!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"training config: expected max_grad_norm > 0 or null, got {self.max_grad_norm!r}")
         self.preset_config()  # an unknown preset or bad frame count raises here

@@ -148,8 +148,8 @@ def test_config_file_and_errors(tmp_path):
     bad.write_text(json.dumps({"lr": 0.1}))
     with pytest.raises(ValueError, match=r"unknown keys \['lr'\]"):
         TrainConfig.from_json(bad)
-    bad.write_text(json.dumps({"stage": "vae"}))
-    with pytest.raises(ValueError, match="'vae' is planned but not implemented"):
+    bad.write_text(json.dumps({"stage": "unet"}))
+    with pytest.raises(ValueError, match="'unet' is not a valid TrainStage"):
         TrainConfig.from_json(bad)
     bad.write_text(json.dumps({"mixed_precision": "fp8"}))
     with pytest.raises(ValueError, match="'fp8' is not a valid MixedPrecision"):

@@ -1,0 +1,93 @@
+"""Trained weights for the tiny preset: the files shipped in `i2v_adapter/weights/tiny/`, and loaders.
+
+One safetensors file per trained part, keys as the module's own `named_parameters()` (diffusers /
+transformers layouts), stored as float16 and upcast to the module's dtype on load:
+
+- `vae.safetensors`: `AutoencoderKL` (stage `vae` of `i2v_adapter.train`);
+- `unet.safetensors`: `UNetMotionModel` without the I2V-Adapter, i.e. the base T2V model (stage `t2v`);
+- `adapter.safetensors`: the I2V-Adapter, official key layout (stage `adapter`);
+- `text_encoder.safetensors`: the tiny CLIP text encoder, frozen at its seeded random weights during
+  training; shipped so the text embedding the UNet learnt does not depend on an init routine.
+
+`load_trained` puts any subset onto built components. Keys and shapes are checked by name.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .adapter import (
+    check_state_dict,
+    install_i2v_adapter,
+    is_installed,
+    load_i2v_adapter,
+    remove_i2v_adapter,
+)
+from .checkpoints import load_safetensors, save_safetensors
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+PARTS = ("vae", "unet", "adapter", "text_encoder")
+
+
+def shipped_dir(preset: str) -> Path:
+    return WEIGHTS_DIR / preset
+
+
+def has_shipped_weights(preset: str) -> bool:
+    """True when every part's file is present for `preset` (only `tiny` has trained weights)."""
+    return all((shipped_dir(preset) / f"{part}.safetensors").is_file() for part in PARTS)
+
+
+def module_weights(module: nn.Module) -> dict[str, nn.Parameter]:
+    """The parameters a weights file holds: all of them, except the I2V-Adapter's (`.processor.`)."""
+    return {name: p for name, p in module.named_parameters() if ".processor." not in name}
+
+
+def load_module_weights(module: nn.Module, path: str | Path, *, what: str) -> None:
+    """Copy a safetensors file onto `module_weights(module)`, upcast to each parameter's dtype."""
+    given = load_safetensors(path)
+    params = module_weights(module)
+    check_state_dict(given, {k: tuple(p.shape) for k, p in params.items()}, what=f"{what} ({path})")
+    with torch.no_grad():
+        for key, value in given.items():
+            params[key].copy_(value.to(params[key]))
+
+
+def save_module_weights(module: nn.Module, path: str | Path, *, dtype=torch.float16, overwrite=False) -> Path:
+    """`module_weights(module)` to safetensors in `dtype` (float16: half the size; loaders upcast)."""
+    tensors = {k: p.detach().to(dtype).contiguous() for k, p in module_weights(module).items()}
+    return save_safetensors(tensors, path, overwrite=overwrite, metadata={"format": "i2v-adapter-tiny"})
+
+
+def load_trained(components, *, vae=None, unet=None, adapter=None, text_encoder=None) -> None:
+    """Load the given files onto `components` (built by `models.build_components`).
+
+    After a new `unet` without an `adapter`, the adapter is reinstalled so that W_Q' copies the
+    loaded `to_q` and W_O' is zero: the loaded T2V model exactly, as adapter training starts.
+    """
+    if vae is not None:
+        load_module_weights(components.vae, vae, what="VAE")
+    if text_encoder is not None:
+        load_module_weights(components.text_encoder, text_encoder, what="text encoder")
+    if unet is not None:
+        load_module_weights(components.unet, unet, what="T2V UNet")
+        if is_installed(components.unet):
+            remove_i2v_adapter(components.unet)
+            install_i2v_adapter(components.unet, components.config.attention)
+    if adapter is not None:
+        load_i2v_adapter(components.unet, adapter)
+
+
+def load_shipped(components) -> None:
+    """The trained weights of `components.config.name` from `i2v_adapter/weights/<preset>/`."""
+    folder = shipped_dir(components.config.name)
+    if not has_shipped_weights(components.config.name):
+        missing = [p for p in PARTS if not (folder / f"{p}.safetensors").is_file()]
+        raise FileNotFoundError(f"expected trained weights {missing} in {folder}, found none for them")
+    load_trained(components, **{part: folder / f"{part}.safetensors" for part in PARTS})

@@ -1,0 +1,245 @@
+"""What each training stage of `i2v_adapter.train` trains and the loss it minimises.
+
+Three stages build the trained tiny default, as the paper builds on AnimateDiff (`TrainStage`):
+
+- `vae`: the whole VAE, reconstruction. Every frame of a clip is a sample, cut to a random
+  `vae_crop x vae_crop` square (the VAE is convolutional, so crops train it at a quarter of the
+  cost); loss = mean |x - decode(z)| with `z` drawn from the posterior, + `kl_weight` x the mean
+  per-element KL to N(0, 1). At the end the latent scale is calibrated (`calibrate_latent_scale`)
+  so that `scaling_factor x mean` has unit standard deviation, as SD's 0.18215 does for its VAE.
+- `t2v`: the base text-to-video model, the spatial UNet and the motion modules (all UNet weights;
+  the I2V-Adapter is removed), on the frozen VAE and text encoder. Every frame is noised at one
+  timestep per clip; epsilon MSE over all frames.
+- `adapter`: the I2V-Adapter alone (W_Q', W_O'), everything else frozen (paper 4.1). Frame 0 stays
+  the clean first-frame latent in the UNet input, as at inference; epsilon MSE over frames 1..F-1.
+
+The randomness of one micro-batch (noise, timesteps, caption dropout, crops) is a function of one
+integer seed, so a resumed run repeats an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .adapter import adapter_processors, install_i2v_adapter, is_installed, remove_i2v_adapter
+from .config import PresetConfig
+from .models import Components
+from .train_config import TrainConfig, TrainStage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Models:
+    """The modules a training step calls; `trained` is the one `accelerator.prepare` wrapped."""
+
+    vae_encoder: nn.Module
+    text_encoder: nn.Module
+    unet: nn.Module  # UNetStage (the prepared `trained` module in the UNet stages)
+    components: Components
+    device: torch.device
+    dtype: torch.dtype  # of the frozen weights
+    trained: nn.Module | None = None
+
+
+@dataclass
+class Draws:
+    """The randomness of one micro-batch: `noise (B, 4, F, h, w)`, `timesteps (B,)`, `drop (B,)` bool."""
+
+    noise: torch.Tensor
+    timesteps: torch.Tensor
+    drop: torch.Tensor
+
+
+def draw(cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int) -> Draws:
+    """Deterministic draws for one micro-batch from an integer `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    shape = (batch, cfg.unet.in_channels, cfg.num_frames, cfg.latent_height, cfg.latent_width)
+    noise = torch.randn(shape, generator=gen)
+    timesteps = torch.randint(0, cfg.scheduler.num_train_timesteps, (batch,), generator=gen)
+    drop = torch.rand((batch,), generator=gen) < prompt_dropout
+    return Draws(noise, timesteps, drop)
+
+
+def frames_to_pixels(frames: torch.Tensor) -> torch.Tensor:
+    """`(B, F, H, W, 3)` uint8 -> `(B*F, 3, H, W)` float32 in [-1, 1]."""
+    pixels = frames.flatten(0, 1).permute(0, 3, 1, 2)  # (B, F, H, W, 3) -> (B*F, 3, H, W)
+    return pixels.float() / 127.5 - 1.0
+
+
+def encode_frames(vae_encoder: nn.Module, frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`frames (B, F, H, W, 3)` uint8 -> clean latents `(B, 4, F, h, w)`, as `VaeEncoderStage` computes them."""
+    b, f = frames.shape[:2]
+    latents = vae_encoder(frames_to_pixels(frames).to(dtype))  # (B*F, 4, h, w)
+    return latents.float().unflatten(0, (b, f)).transpose(1, 2)  # -> (B, F, 4, h, w) -> (B, 4, F, h, w)
+
+
+def encode_captions(models: Models, captions: list[str], drop: torch.Tensor) -> torch.Tensor:
+    """`(B, 77, D)` text states; dropped captions become the empty (unconditional) prompt."""
+    texts = ["" if dropped else caption for caption, dropped in zip(captions, drop.tolist())]
+    ids = models.components.tokenizer.encode_batch(texts).astype(np.int32)  # (B, 77)
+    return models.text_encoder(torch.from_numpy(ids).to(models.device))
+
+
+def noisy_input(
+    scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, *, first_frame_clean: bool = True
+) -> torch.Tensor:
+    """`(B, 4, F, h, w)`: every frame noised to its clip's timestep, then (adapter) frame 0 put back clean.
+
+    `add_noise` depends only on the betas, which the DDIM inference scheduler shares with training.
+    """
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    if first_frame_clean:
+        noisy[:, :, 0] = latents[:, :, 0]
+    return noisy
+
+
+def epsilon_loss(noise_pred: torch.Tensor, noise: torch.Tensor, *, first: int = 1) -> torch.Tensor:
+    """MSE over frames `first..F-1` of `(B, 4, F, h, w)`: with the adapter frame 0 is the clean condition, never a target."""
+    return F.mse_loss(noise_pred[:, :, first:].float(), noise[:, :, first:].float())
+
+
+def training_loss(
+    models: Models, frames: torch.Tensor, captions: list[str], draws: Draws, *, condition_on_first_frame: bool = True
+) -> torch.Tensor:
+    """The UNet objective for one micro-batch (frozen encoders run without gradients).
+
+    `condition_on_first_frame`: the adapter objective (frame 0 clean, no loss on it); `False`: the
+    text-to-video objective (all frames noised and predicted).
+    """
+    device = models.device
+    noise, timesteps = draws.noise.to(device), draws.timesteps.to(device)
+    with torch.no_grad():
+        latents = encode_frames(models.vae_encoder, frames.to(device), models.dtype)
+        states = encode_captions(models, list(captions), draws.drop)
+    sample = noisy_input(
+        models.components.scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame
+    )
+    noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
+    return epsilon_loss(noise_pred, noise, first=1 if condition_on_first_frame else 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# VAE
+# --------------------------------------------------------------------------------------------------
+
+
+class VaeReconstruction(nn.Module):
+    """`pixels (N, 3, S, S)`, `noise (N, 4, s, s)` -> `(reconstruction, mean, logvar)` (posterior sample)."""
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, pixels: torch.Tensor, noise: torch.Tensor):
+        moments = self.vae.quant_conv(self.vae.encoder(pixels))  # (N, 2*4, s, s)
+        mean, logvar = moments.chunk(2, dim=1)
+        logvar = logvar.clamp(-30.0, 20.0)  # as diffusers' DiagonalGaussianDistribution
+        z = mean + torch.exp(0.5 * logvar) * noise
+        return self.vae.decoder(self.vae.post_quant_conv(z)), mean, logvar
+
+
+def random_crops(pixels: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """`(N, 3, H, W)` -> `(N, 3, size, size)`, one random square per image (`size` 0: the whole image)."""
+    if size <= 0 or size >= min(pixels.shape[-2:]):
+        return pixels
+    tops = torch.randint(0, pixels.shape[-2] - size + 1, (pixels.shape[0],), generator=gen).tolist()
+    lefts = torch.randint(0, pixels.shape[-1] - size + 1, (pixels.shape[0],), generator=gen).tolist()
+    return torch.stack([p[:, t : t + size, l : l + size] for p, t, l in zip(pixels, tops, lefts)])
+
+
+def vae_loss(models: Models, frames: torch.Tensor, tcfg: TrainConfig, seed: int) -> torch.Tensor:
+    """L1 reconstruction of random crops of every frame + `kl_weight` x mean KL(posterior || N(0, 1))."""
+    gen = torch.Generator().manual_seed(seed)
+    pixels = random_crops(frames_to_pixels(frames), tcfg.vae_crop, gen).to(models.device)  # (B*F, 3, S, S)
+    factor = models.components.config.vae.scale_factor
+    latent_shape = (pixels.shape[0], models.components.config.vae.latent_channels,
+                    pixels.shape[-2] // factor, pixels.shape[-1] // factor)
+    noise = torch.randn(latent_shape, generator=gen).to(models.device)
+    recon, mean, logvar = models.trained(pixels.to(models.dtype), noise)
+    kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).mean()
+    return F.l1_loss(recon.float(), pixels) + tcfg.kl_weight * kl
+
+
+@torch.no_grad()
+def calibrate_latent_scale(vae: nn.Module, pixels: torch.Tensor) -> float:
+    """Rescale the latent space so `scaling_factor x mean` has unit std over `pixels (N, 3, H, W)`.
+
+    The posterior mean is scaled by `s` in `quant_conv` (log-variance shifted by `2 log s`) and
+    `post_quant_conv` divides by `s`, so reconstructions are unchanged. Returns the std before.
+    """
+    moments = vae.quant_conv(vae.encoder(pixels))
+    c = vae.config.latent_channels
+    std = float(moments[:, :c].std())
+    s = 1.0 / (vae.config.scaling_factor * std)
+    vae.quant_conv.weight[:c] *= s
+    vae.quant_conv.bias[:c] *= s
+    vae.quant_conv.bias[c:] += 2.0 * math.log(s)
+    vae.post_quant_conv.weight *= 1.0 / s  # (C_out, C_in=4, 1, 1): its input is the latent
+    return std
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-stage choices
+# --------------------------------------------------------------------------------------------------
+
+WEIGHTS_FILES = {TrainStage.VAE: "vae.safetensors", TrainStage.T2V: "unet.safetensors",
+                 TrainStage.ADAPTER: "adapter.safetensors"}
+
+
+def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Parameter]:
+    """Freeze everything, unfreeze the stage's weights; returns them by their key in the weights file.
+
+    `t2v` removes the I2V-Adapter (the base model exactly); `adapter` installs a fresh one on the
+    (possibly just loaded) UNet when no `init_adapter` is given: W_Q' a copy of each `to_q`, W_O' zero.
+    """
+    for module in (components.vae, components.text_encoder, components.unet):
+        module.requires_grad_(False).eval()
+    stage, unet = tcfg.stage, components.unet
+    if stage is TrainStage.VAE:
+        module, params = components.vae, dict(components.vae.named_parameters())
+    elif stage is TrainStage.T2V:
+        if is_installed(unet):
+            remove_i2v_adapter(unet)
+        module, params = unet, dict(unet.named_parameters())
+    else:
+        if tcfg.init_unet and not tcfg.init_adapter:
+            remove_i2v_adapter(unet)
+            gen = torch.Generator().manual_seed(tcfg.seed)
+            install_i2v_adapter(unet, components.config.attention, out_init_std=tcfg.adapter_out_init_std, generator=gen)
+        procs = adapter_processors(unet)
+        module = unet
+        params = {f"{layer}.{key}": p for layer, proc in procs.items() for key, p in proc.named_parameters()}
+    for p in params.values():
+        p.requires_grad_(True)
+    module.train()
+    logger.info("stage %s: %d trainable parameters, everything else frozen", stage.value,
+                sum(p.numel() for p in params.values()))
+    return params
+
+
+def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: TrainConfig, seed: int):
+    """The loss of `tcfg.stage` for one micro-batch."""
+    if tcfg.stage is TrainStage.VAE:
+        return vae_loss(models, frames, tcfg, seed)
+    draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed)
+    return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER)
+
+
+def finish_stage(components: Components, tcfg: TrainConfig, dataset, device) -> dict:
+    """End-of-run step: the VAE's latent-scale calibration (on up to 16 clips); returns what it measured."""
+    if tcfg.stage is not TrainStage.VAE:
+        return {}
+    clips = [dataset[i][0] for i in range(min(16, len(dataset)))]
+    frames = torch.from_numpy(np.stack(clips))  # (N, F, H, W, 3)
+    vae = components.vae.eval()
+    std = calibrate_latent_scale(vae, frames_to_pixels(frames).to(device))
+    logger.info("VAE latent std before calibration %.4f; scaled to 1/%.5f", std, vae.config.scaling_factor)
+    return {"latent_std_before_calibration": round(std, 6)}

@@ -1,0 +1,212 @@
+"""Training stages `vae` and `t2v`, the chaining of stages, and the trained-weights loaders."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from i2v_adapter.adapter import adapter_processors, is_installed
+from i2v_adapter.checkpoints import load_safetensors
+from i2v_adapter.data import SyntheticClips
+from i2v_adapter.errors import CheckpointError
+from i2v_adapter.models import build_components
+from i2v_adapter.shipped import load_module_weights, load_trained, save_module_weights
+from i2v_adapter.stage_modules import VaeDecoderStage, VaeEncoderStage
+from i2v_adapter.train import Draws, draw, setup_run, train, training_loss
+from i2v_adapter.train_config import TrainConfig, TrainStage
+from i2v_adapter.train_objectives import calibrate_latent_scale, frames_to_pixels, random_crops
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """One torch thread (shared 2-core machine) and fresh `accelerate` singletons per test."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+
+
+BASE = dict(num_frames=4, batch_size=1, max_steps=1, checkpoint_every=1, synthetic_clips=16, seed=3)
+
+
+def _all_tensors(components) -> dict[str, torch.Tensor]:
+    return {
+        f"{part}.{name}": p.detach().clone()
+        for part in ("unet", "vae", "text_encoder")
+        for name, p in getattr(components, part).named_parameters()
+    }
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {k for k in before if k in after and not torch.equal(before[k], after[k])}
+
+
+@pytest.fixture(scope="module")
+def stage_runs(tmp_path_factory):
+    """One-step `vae`, then `t2v` on its VAE, then `adapter` on both: the three-stage chain in miniature."""
+    root = tmp_path_factory.mktemp("stages")
+    from accelerate.state import AcceleratorState, GradientState
+
+    runs = {}
+    for stage, extra in (
+        ("vae", dict(vae_crop=32)),
+        ("t2v", dict(init_vae=str(root / "vae" / "vae.safetensors"))),
+        ("adapter", dict(init_vae=str(root / "vae" / "vae.safetensors"),
+                         init_unet=str(root / "t2v" / "unet.safetensors"))),
+    ):
+        tcfg = TrainConfig(stage=TrainStage(stage), learning_rate=1e-3, **BASE, **extra)
+        runs[stage] = (tcfg, train(tcfg, "synthetic", root / stage, quiet=True))
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
+    return root, runs
+
+
+def test_vae_step_changes_only_the_vae(stage_runs):
+    root, runs = stage_runs
+    tcfg, run = runs["vae"]
+    fresh = _all_tensors(build_components(tcfg.preset_config()))
+    after = _all_tensors(run.components)
+    changed = _changed(fresh, after)
+    assert changed and all(k.startswith("vae.") for k in changed), sorted(changed)[:5]
+    assert len(changed) > 0.8 * sum(k.startswith("vae.") for k in fresh)  # nearly every VAE tensor moved
+    saved = load_safetensors(root / "vae" / "vae.safetensors")
+    assert saved.keys() == {k[len("vae."):] for k in fresh if k.startswith("vae.")}
+    state = json.loads((root / "vae" / "trainer_state.json").read_text())
+    assert state["step"] == 1 and state["measurements"]["latent_std_before_calibration"] > 0
+
+
+def test_t2v_step_trains_the_whole_unet_without_the_adapter(stage_runs):
+    root, runs = stage_runs
+    tcfg, run = runs["t2v"]
+    assert not is_installed(run.components.unet)  # the base T2V model exactly
+    fresh = build_components(tcfg.preset_config())
+    load_trained(fresh, vae=root / "vae" / "vae.safetensors")
+    before, after = _all_tensors(fresh), _all_tensors(run.components)
+    changed = _changed(before, after)
+    assert changed and all(k.startswith("unet.") for k in changed), sorted(changed)[:5]
+    assert any("motion_modules" in k for k in changed) and any("attn2.to_k" in k for k in changed)
+    assert any(k.startswith("unet.down_blocks.0.resnets") for k in changed)
+    saved = load_safetensors(root / "t2v" / "unet.safetensors")
+    assert len(saved) > 400 and not any(".processor." in k for k in saved)
+
+
+def test_adapter_stage_starts_from_the_trained_t2v_model(stage_runs):
+    root, runs = stage_runs
+    tcfg, run = runs["adapter"]
+    start = build_components(tcfg.preset_config())
+    load_trained(start, vae=root / "vae" / "vae.safetensors", unet=root / "t2v" / "unet.safetensors")
+    for name, proc in adapter_processors(start.unet).items():  # a fresh adapter on the loaded UNet
+        assert torch.equal(proc.to_q_ff.weight, start.unet.get_submodule(name).to_q.weight)
+        assert not torch.any(proc.to_out_ff.weight)
+    before, after = _all_tensors(start), _all_tensors(run.components)
+    changed = _changed(before, after)
+    assert changed and all(".processor." in k for k in changed), sorted(changed)[:5]
+    t2v = load_safetensors(root / "t2v" / "unet.safetensors")
+    assert all(torch.equal(t2v[k], after[f"unet.{k}"]) for k in t2v)
+
+
+def test_t2v_loss_covers_frame_0_and_noises_it():
+    tcfg = TrainConfig(stage=TrainStage.T2V, **BASE)
+    run = setup_run(tcfg)
+    clips = SyntheticClips(1, num_frames=4, height=128, width=128, seed=0)
+    frames, captions = torch.from_numpy(clips[0][0][None]), [clips[0][1]]  # (1, 4, 128, 128, 3)
+    d = draw(run.components.config, 1, 0.0, seed=5)
+    d = Draws(d.noise, torch.tensor([999]), d.drop)
+    seen = {}
+
+    def record(module, args):
+        seen["sample"] = args[0].detach().clone()
+
+    def bump_frame_0(module, args, output):
+        output = output.clone()
+        output[:, :, 0] += 1.0
+        return output
+
+    with torch.no_grad():
+        handle = run.models.unet.register_forward_pre_hook(record)
+        plain = training_loss(run.models, frames, captions, d, condition_on_first_frame=False).item()
+        handle.remove()
+        handle = run.models.unet.register_forward_hook(bump_frame_0)
+        bumped = training_loss(run.models, frames, captions, d, condition_on_first_frame=False).item()
+        handle.remove()
+        clean = run.models.vae_encoder(frames_to_pixels(frames[:, :1]))  # (1, 4, 16, 16)
+    assert bumped > plain + 0.1  # frame 0 is a target: 1/4 of the frames, +1 each -> about +0.25
+    assert (seen["sample"][:, :, 0] - clean).abs().mean() > 0.5  # and is noised like the others
+
+
+def test_vae_resume_matches_an_uninterrupted_run(tmp_path):
+    tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, **{**BASE, "num_frames": 2, "max_steps": 2})
+    train(tcfg, "synthetic", tmp_path / "a", quiet=True)
+    resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
+    straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
+    assert resumed.state.losses == straight.state.losses and len(resumed.state.losses) == 3
+    a, b = load_safetensors(tmp_path / "a" / "vae.safetensors"), load_safetensors(tmp_path / "b" / "vae.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-7
+
+
+def test_calibration_rescales_latents_and_keeps_reconstructions():
+    cfg = TrainConfig().preset_config()
+    vae = build_components(cfg).vae
+    clips = SyntheticClips(3, num_frames=2, height=128, width=128, seed=4)
+    pixels = frames_to_pixels(torch.from_numpy(np.stack([clips[i][0] for i in range(3)])))  # (6, 3, 128, 128)
+    enc, dec = VaeEncoderStage(vae), VaeDecoderStage(vae)
+    with torch.no_grad():
+        before = dec(enc(pixels[:1]))
+        std = calibrate_latent_scale(vae, pixels)
+        latents = enc(pixels)
+        after = dec(latents[:1])
+    assert std > 0 and abs(latents.std().item() - 1.0) < 1e-3
+    assert (before - after).abs().max().item() < 1e-4
+
+
+def test_random_crops_are_seeded_squares():
+    pixels = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
+    a = random_crops(pixels, 8, torch.Generator().manual_seed(0))
+    b = random_crops(pixels, 8, torch.Generator().manual_seed(0))
+    assert a.shape == (2, 3, 8, 8) and torch.equal(a, b)
+    assert torch.equal(random_crops(pixels, 0, torch.Generator()), pixels)
+
+
+def test_weights_files_store_fp16_and_load_upcast_with_checked_keys(tmp_path):
+    cfg = TrainConfig().preset_config()
+    vae = build_components(cfg).vae
+    path = save_module_weights(vae, tmp_path / "vae.safetensors")
+    assert all(t.dtype == torch.float16 for t in load_safetensors(path).values())
+    other = build_components(cfg.with_overrides(seed=9)).vae
+    load_module_weights(other, path, what="VAE")
+    for (name, p), q in zip(vae.named_parameters(), other.parameters()):
+        assert q.dtype == torch.float32
+        assert torch.equal(q, p.detach().half().float()), name
+    unet = build_components(cfg).unet
+    with pytest.raises(CheckpointError, match=r"T2V UNet .* missing keys: .*unexpected keys: .*decoder"):
+        load_module_weights(unet, path, what="T2V UNet")
+
+
+def test_stage_configs_parse():
+    expected = {"tiny_vae.json": "vae", "tiny_t2v.json": "t2v", "tiny_adapter_trained.json": "adapter"}
+    for name, stage in expected.items():
+        tcfg = TrainConfig.from_json(CONFIGS / name)
+        assert tcfg.stage.value == stage and tcfg.preset_config().num_frames == 8
+    with pytest.raises(ValueError, match="expected kl_weight >= 0, got -1"):
+        TrainConfig(stage=TrainStage.VAE, kl_weight=-1).verify()
+    with pytest.raises(ValueError, match="expected vae_crop to be an integer >= 0, got 2.5"):
+        TrainConfig(vae_crop=2.5).verify()
+
+
+def test_max_minutes_stops_at_a_step_with_a_checkpoint_and_resume_goes_on(tmp_path):
+    tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, **{**BASE, "num_frames": 2, "max_steps": 3})
+    stopped = train(tcfg.with_overrides(max_minutes=1e-9), "synthetic", tmp_path / "a", quiet=True)
+    assert stopped.state.step == 1 and (tmp_path / "a" / "checkpoint-1" / "vae.safetensors").is_file()
+    assert json.loads((tmp_path / "a" / "trainer_state.json").read_text())["step"] == 1
+    resumed = train(tcfg, "synthetic", tmp_path / "a", resume=True, quiet=True)
+    assert resumed.state.step == 3 and len(resumed.state.losses) == 3
+    with pytest.raises(ValueError, match="expected max_minutes > 0 or null, got 0"):
+        tcfg.with_overrides(max_minutes=0)
