@@ -1,0 +1,157 @@
+"""`python -m runtime_py.verify` on the tiny fp32 bundle: the report's keys and figures (stages,
+schedulers vs diffusers, tokenizer, FSP, end to end frame PSNR >= 40 dB on ONNX and TFLite), the
+failure path with its figures, and the refusal to rebuild a checkpoint bundle without its files."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from runtime_bundle import tiny_bundle
+
+from export.bundle import load_manifest
+from i2v_adapter.generate import make_test_card
+from runtime_py import verify
+from runtime_py.report import json_ready, markdown
+
+STEPS = 2
+REPORT_KEYS = {
+    "bundle", "backend", "precision", "preset", "weights", "inputs", "thresholds", "stages", "schedulers",
+    "tokenizer", "fsp", "end_to_end", "metrics", "failures", "passed",
+}
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return tiny_bundle()
+
+
+@pytest.fixture(scope="module")
+def report_dir(bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("verify") / "report"
+    rc = verify.main(["--bundle", str(bundle), "--out", str(out), "--steps", str(STEPS), "--quiet", "--threads", "1"])
+    assert rc == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(report_dir):
+    return json.loads((report_dir / "verify.json").read_text())
+
+
+def test_report_folder_and_keys(report_dir, report):
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        "frames.png", "input.png", "pytorch.mp4", "runtime.mp4", "verify.json", "verify.md"
+    ]
+    assert set(report) == REPORT_KEYS
+    assert report["passed"] is True and report["failures"] == []
+    assert (report["backend"], report["precision"], report["preset"]) == ("onnx", "fp32", "tiny")
+    assert report["weights"]["source"] == "embedded-default"
+    strip = Image.open(report_dir / "frames.png")
+    assert strip.size == (72 + 8 * 128, 3 * 128)  # label + 8 frames wide; PyTorch, runtime, diff rows
+    assert "**PASSED**" in (report_dir / "verify.md").read_text()
+
+
+def test_stage_parity(report):
+    assert set(report["stages"]) == {"text_encoder", "vae_encoder", "unet", "vae_decoder"}
+    for name, p in report["stages"].items():
+        assert p["psnr_db"] >= 100.0, f"{name}: {p}"  # fp32 ONNX: rounding only
+        assert p["max_abs"] < 1e-4, f"{name}: {p}"
+    assert report["stages"]["unet"]["guidance_correlation"] > 0.9999
+
+
+def test_pipeline_pieces(report):
+    for name, s in report["schedulers"].items():
+        assert s["same_timesteps"] and s["max_step_error"] <= 1e-6 and s["max_scale_model_input_error"] <= 1e-6, name
+    assert report["tokenizer"] == {"texts": 7, "identical": True, "mismatches": []}
+    assert all(v["max_abs"] <= 1e-6 for v in report["fsp"].values()), report["fsp"]
+
+
+def test_end_to_end_onnx(report):
+    e2e = report["end_to_end"]
+    assert len(e2e["frame_psnr_db"]) == 8 and e2e["min_frame_psnr_db"] >= 40.0, e2e["frame_psnr_db"]
+    assert len(e2e["guidance_per_step"]) == STEPS and e2e["min_guidance_correlation"] >= 0.99
+    assert e2e["same_timesteps"] and len(e2e["timesteps"]) == STEPS
+
+
+def test_video_metrics_of_both_videos(report):
+    torch_m, rt_m = report["metrics"]["pytorch"], report["metrics"]["runtime"]
+    assert set(torch_m) == {"flow_score", "warping_error", "first_frame_ssim", "first_frame_psnr_db", "flow_method"}
+    # the two videos agree to > 40 dB, so their metrics agree closely
+    assert rt_m["flow_score"] == pytest.approx(torch_m["flow_score"], rel=0.02)
+    assert rt_m["warping_error"] == pytest.approx(torch_m["warping_error"], rel=0.05)
+
+
+def test_end_to_end_tflite(bundle):
+    from runtime_py.pipeline import RuntimePipeline
+
+    manifest = load_manifest(bundle)
+    runtime = RuntimePipeline.from_bundle(bundle, "tflite", threads=1)
+    torch_pipe = verify.build_reference(manifest, verify.Weights())
+
+    options = verify.VerifyOptions(bundle=bundle, out=bundle, backend="tflite", progress=False)
+    figures, torch_frames, runtime_frames = verify.end_to_end(runtime, torch_pipe, make_test_card(128, 128), options, STEPS, 7.5)
+    assert torch_frames.shape == runtime_frames.shape == (8, 128, 128, 3)
+    assert figures["min_frame_psnr_db"] >= 40.0, figures["frame_psnr_db"]
+    assert figures["min_guidance_correlation"] >= 0.99
+
+
+def test_failures_carry_the_figures(report):
+    strict = verify.Thresholds(stage_psnr_db=500.0, frame_psnr_db=300.0, guidance_correlation=1.5)
+    failures = verify.find_failures(report, strict)
+    assert any(f.startswith("stage unet: PSNR ") and "< 500 dB (max-abs" in f for f in failures)
+    assert any(f.startswith("end to end: frame ") and "< 300 dB" in f for f in failures)
+    assert any("guidance delta correlation" in f and "< 1.5" in f for f in failures)
+    broken = json.loads(json.dumps(report))
+    broken["tokenizer"] = {"texts": 1, "identical": False, "mismatches": [{"text": "x", "against": "pytorch"}]}
+    broken["fsp"]["ddim"]["max_abs"] = 3e-3
+    broken["schedulers"]["euler"]["max_step_error"] = 2e-5
+    messages = "\n".join(verify.find_failures(broken, verify.thresholds_for("fp32")))
+    assert "tokenizer: ids differ" in messages and "fsp (ddim): max-abs 0.003 > 1e-06" in messages
+    assert "scheduler euler: step error 2e-05 > 1e-06" in messages
+
+
+def test_cli_exit_status_1_on_a_failed_threshold(report, monkeypatch, tmp_path, capsys):
+    failed = dict(report, passed=False, failures=["end to end: frame 3 PSNR 31.2 dB < 40 dB"])
+    frames = np.zeros((8, 128, 128, 3), np.uint8)
+    result = verify.VerifyResult(failed, failed["failures"], frames[0], {"pytorch": frames, "runtime": frames}, 8)
+    monkeypatch.setattr(verify, "run_verify", lambda options: result)
+    out = tmp_path / "report"
+    assert verify.main(["--bundle", "b", "--out", str(out)]) == 1
+    assert "FAILED: end to end: frame 3 PSNR 31.2 dB < 40 dB" in capsys.readouterr().err
+    assert json.loads((out / "verify.json").read_text())["passed"] is False  # the report is written anyway
+    assert "**FAILED**\n- end to end: frame 3 PSNR 31.2 dB" in (out / "verify.md").read_text()
+
+
+def test_thresholds_follow_precision_and_overrides():
+    assert verify.thresholds_for("fp32").frame_psnr_db == 40.0
+    assert verify.thresholds_for("int8").frame_psnr_db < 40.0
+    args = verify.build_parser().parse_args(["--bundle", "b", "--out", "o", "--min-frame-psnr", "33"])
+    assert verify.options_from_args(args).thresholds == {"frame_psnr_db": 33.0}
+
+
+def test_checkpoint_bundle_needs_its_files(bundle, tmp_path):
+    manifest = load_manifest(bundle)
+    manifest["weights"] = {"source": "checkpoints", "seed": 0, "checkpoints": {"sd15": str(tmp_path / "sd15")}, "lora_scales": []}
+    with pytest.raises(FileNotFoundError, match=r"exported from checkpoints .*not found here \{'sd15': .*sd15'\}.*--sd15"):
+        verify.build_reference(manifest, verify.Weights())
+    with pytest.raises(FileNotFoundError, match=r"not found here \{'adapter': .*adapter.safetensors"):
+        verify.build_reference(manifest, verify.Weights(adapter=tmp_path / "adapter.safetensors"))
+
+
+def test_existing_report_is_refused(bundle, report_dir, capsys):
+    assert verify.main(["--bundle", str(bundle), "--out", str(report_dir)]) == 2
+    assert "output already exists" in capsys.readouterr().err
+
+
+def test_json_ready_is_strict_json():
+    assert json.dumps(json_ready({"a": np.float32(1.5), "b": [float("inf"), np.int64(3)], "c": np.bool_(True)})) == (
+        '{"a": 1.5, "b": [null, 3], "c": true}'
+    )
+
+
+def test_markdown_lists_every_stage(report):
+    text = markdown(report)
+    for name in report["stages"]:
+        assert f"| {name} |" in text
+    assert "OpenCV DIS" in text and "CLIP similarity is not computed" in text
