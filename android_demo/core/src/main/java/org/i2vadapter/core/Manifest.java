@@ -1,0 +1,343 @@
+package org.i2vadapter.core;
+
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * A bundle's {@code manifest.json} (written by {@code export.build}, schema 1), read and checked against
+ * the stage contract: which stages exist, their tensor shapes, the scheduler / FSP / sampling defaults,
+ * the tokenizer folder, and the size and sha256 of every file ({@link #verifyFiles}).
+ *
+ * <p>Checks, each a {@link BundleException} naming what was expected and what was found: schema
+ * version; the four required stages; every tensor shape positive; the shapes agreeing across stages
+ * (UNet {@code sample (2, 4, F, h, w)} with F the preset's frames, the VAE latents {@code (1, 4, h, w)},
+ * the decoder's image the encoder's, text states {@code (1, 77, D)} and {@code (2, 77, D)}).
+ */
+public final class Manifest {
+    public static final String FILE_NAME = "manifest.json";
+    public static final int SCHEMA_VERSION = 1;
+    public static final List<String> REQUIRED_STAGES =
+            Collections.unmodifiableList(Arrays.asList("text_encoder", "vae_encoder", "unet", "vae_decoder"));
+    public static final int MAX_TOKENS = 77;
+
+    /** One model file of a stage for one target; a chunked UNet has several, run in order. */
+    public static final class ModelFile {
+        public final String name;
+        public final String file;
+        public final StageSpec spec;
+
+        ModelFile(String name, String file, StageSpec spec) {
+            this.name = name;
+            this.file = file;
+            this.spec = spec;
+        }
+    }
+
+    private final File directory;
+    private final Map<String, Object> root;
+    private final Map<String, StageSpec> stages;
+
+    private Manifest(File directory, Map<String, Object> root, Map<String, StageSpec> stages) {
+        this.directory = directory;
+        this.root = root;
+        this.stages = stages;
+    }
+
+    /** Read and validate {@code directory/manifest.json} (file hashes are checked by {@link #verifyFiles}). */
+    public static Manifest load(File directory) throws BundleException {
+        File path = new File(directory, FILE_NAME);
+        if (!directory.isDirectory()) {
+            throw new BundleException("expected a bundle directory, found "
+                    + (directory.exists() ? "a file" : "nothing") + " at " + directory);
+        }
+        if (!path.isFile()) {
+            throw new BundleException("expected " + FILE_NAME + " in bundle " + directory + ", not found");
+        }
+        Object parsed;
+        try {
+            parsed = Json.parse(path);
+        } catch (IOException | IllegalArgumentException e) {
+            throw new BundleException("could not read " + path + ": " + e.getMessage(), e);
+        }
+        return fromJson(directory, parsed);
+    }
+
+    /** Validate an already parsed manifest (the tests use this to check broken variants). */
+    public static Manifest fromJson(File directory, Object parsed) throws BundleException {
+        try {
+            Map<String, Object> root = Json.object(parsed, FILE_NAME);
+            Object version = root.get("schema_version");
+            if (!(version instanceof Long) || (Long) version < 1 || (Long) version > SCHEMA_VERSION) {
+                throw new BundleException(FILE_NAME + ": expected schema_version in [1, " + SCHEMA_VERSION
+                        + "], found " + Json.describe(version));
+            }
+            for (String key : Arrays.asList("preset", "stages", "files")) {
+                Json.member(root, key, FILE_NAME);
+            }
+            Map<String, StageSpec> stages = readStages(Json.object(root.get("stages"), "stages"));
+            Manifest m = new Manifest(directory, root, stages);
+            m.checkContract();
+            return m;
+        } catch (IllegalArgumentException e) {
+            throw new BundleException(FILE_NAME + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Map<String, StageSpec> readStages(Map<String, Object> stagesJson) throws BundleException {
+        List<String> missing = new ArrayList<>();
+        for (String name : REQUIRED_STAGES) {
+            if (!stagesJson.containsKey(name)) {
+                missing.add(name);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new BundleException("expected stages " + REQUIRED_STAGES + ", missing " + missing
+                    + " (found " + stagesJson.keySet() + ")");
+        }
+        Map<String, StageSpec> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Object> e : stagesJson.entrySet()) {
+            Map<String, Object> record = Json.object(e.getValue(), "stages." + e.getKey());
+            out.put(e.getKey(), readSpec(e.getKey(), Json.object(Json.member(record, "io", "stages." + e.getKey()), "io")));
+        }
+        return out;
+    }
+
+    static StageSpec readSpec(String stage, Map<String, Object> io) throws BundleException {
+        return new StageSpec(stage, readTensors(stage, "inputs", io), readTensors(stage, "outputs", io));
+    }
+
+    private static List<StageSpec.TensorSpec> readTensors(String stage, String role, Map<String, Object> io)
+            throws BundleException {
+        List<StageSpec.TensorSpec> out = new ArrayList<>();
+        for (Object item : Json.array(Json.member(io, role, stage + " io"), stage + " " + role)) {
+            Map<String, Object> t = Json.object(item, stage + " " + role + " entry");
+            String name = Json.string(Json.member(t, "name", stage + " " + role + " entry"), "tensor name");
+            String what = stage + " " + role.substring(0, role.length() - 1) + " '" + name + "'";
+            int[] shape = Json.ints(Json.member(t, "shape", what), what + " shape");
+            for (int d : shape) {
+                if (d < 1) {
+                    throw new BundleException("expected positive dimensions for " + what + ", got shape "
+                            + Arrays.toString(shape));
+                }
+            }
+            String dtype = t.containsKey("dtype") ? Json.string(t.get("dtype"), what + " dtype") : "float32";
+            out.add(new StageSpec.TensorSpec(name, shape, dtype));
+        }
+        return out;
+    }
+
+    /** The shapes of the stages must fit together as the pipeline uses them. */
+    private void checkContract() throws BundleException {
+        int[] sample = shapeOf("unet", "sample");
+        if (sample.length != 5 || sample[0] != 2) {
+            throw new BundleException("expected unet input 'sample' of shape (2, C, F, h, w) (one video, uncond and"
+                    + " cond), got " + Tensor.shapeString(sample));
+        }
+        int c = sample[1], frames = sample[2], h = sample[3], w = sample[4];
+        int presetFrames = numFrames();
+        if (frames != presetFrames) {
+            throw new BundleException("preset has " + presetFrames + " frames but the unet stage takes " + frames);
+        }
+        require("unet", "noise_pred", sample);
+        require("vae_encoder", "latent", 1, c, h, w);
+        require("vae_decoder", "latent", 1, c, h, w);
+        int[] image = shapeOf("vae_encoder", "image");
+        if (image.length != 4 || image[0] != 1 || image[1] != 3 || image[2] % h != 0 || image[3] % w != 0) {
+            throw new BundleException("expected vae_encoder input 'image' of shape (1, 3, H, W) with H, W multiples"
+                    + " of the latent " + h + "x" + w + ", got " + Tensor.shapeString(image));
+        }
+        require("vae_decoder", "image", image);
+        require("text_encoder", "input_ids", 1, MAX_TOKENS);
+        int[] text = shapeOf("text_encoder", "last_hidden_state");
+        if (text.length != 3 || text[0] != 1 || text[1] != MAX_TOKENS) {
+            throw new BundleException("expected text_encoder output 'last_hidden_state' of shape (1, 77, D), got "
+                    + Tensor.shapeString(text));
+        }
+        require("unet", "encoder_hidden_states", 2, MAX_TOKENS, text[2]);
+        require("unet", "timestep", 1);
+    }
+
+    private int[] shapeOf(String stage, String tensor) throws BundleException {
+        try {
+            return stages.get(stage).tensor(tensor).shape();
+        } catch (IllegalArgumentException e) {
+            throw new BundleException(e.getMessage(), e);
+        }
+    }
+
+    private void require(String stage, String tensor, int... expected) throws BundleException {
+        int[] found = shapeOf(stage, tensor);
+        if (!Arrays.equals(found, expected)) {
+            String role = stages.get(stage).inputNames().contains(tensor) ? "input" : "output";
+            throw new BundleException("expected " + stage + " " + role + " '" + tensor + "' of shape "
+                    + Tensor.shapeString(expected) + ", got " + Tensor.shapeString(found));
+        }
+    }
+
+    // ---------------------------------------------------------------- files
+
+    /**
+     * Check that the directory holds exactly the manifest's files with their sizes and sha256; list
+     * missing and unlisted files by name, and name the file and both hashes on a mismatch.
+     */
+    public void verifyFiles() throws BundleException {
+        Map<String, Object> listed = Json.object(root.get("files"), "files");
+        TreeSet<String> present = new TreeSet<>();
+        collectFiles(directory, "", present);
+        present.remove(FILE_NAME);
+        TreeSet<String> missing = new TreeSet<>(listed.keySet());
+        missing.removeAll(present);
+        TreeSet<String> unexpected = new TreeSet<>(present);
+        unexpected.removeAll(listed.keySet());
+        if (!missing.isEmpty() || !unexpected.isEmpty()) {
+            throw new BundleException("bundle " + directory + " does not match its manifest: missing files " + missing
+                    + ", files not in the manifest " + unexpected);
+        }
+        for (Map.Entry<String, Object> e : listed.entrySet()) {
+            Map<String, Object> record = Json.object(e.getValue(), "files." + e.getKey());
+            File file = new File(directory, e.getKey());
+            long bytes = (long) Json.number(Json.member(record, "bytes", "files." + e.getKey()), "bytes");
+            if (file.length() != bytes) {
+                throw new BundleException(file + ": expected " + bytes + " bytes (manifest), found " + file.length());
+            }
+            String expected = Json.string(Json.member(record, "sha256", "files." + e.getKey()), "sha256");
+            String found = sha256(file);
+            if (!found.equals(expected)) {
+                throw new BundleException(file + ": sha256 mismatch: manifest has " + expected + ", file has " + found);
+            }
+        }
+    }
+
+    private static void collectFiles(File dir, String prefix, TreeSet<String> out) {
+        File[] children = dir.listFiles();
+        if (children == null) {
+            return;
+        }
+        for (File f : children) {
+            if (f.isDirectory()) {
+                collectFiles(f, prefix + f.getName() + "/", out);
+            } else if (f.isFile()) {
+                out.add(prefix + f.getName());
+            }
+        }
+    }
+
+    /** Hex sha256 of a file, read in 1 MiB chunks (model files can be gigabytes). */
+    public static String sha256(File file) throws BundleException {
+        try (InputStream in = new FileInputStream(file)) {
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 20];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                digest.update(buf, 0, n);
+            }
+            StringBuilder sb = new StringBuilder();
+            for (byte b : digest.digest()) {
+                sb.append(String.format("%02x", b & 0xff));
+            }
+            return sb.toString();
+        } catch (IOException | NoSuchAlgorithmException e) {
+            throw new BundleException("could not hash " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    public File directory() {
+        return directory;
+    }
+
+    /** The parsed JSON (read-only use). */
+    public Map<String, Object> json() {
+        return root;
+    }
+
+    public Map<String, StageSpec> stages() {
+        return Collections.unmodifiableMap(stages);
+    }
+
+    public StageSpec stage(String name) {
+        StageSpec s = stages.get(name);
+        if (s == null) {
+            throw new IllegalArgumentException("unknown stage '" + name + "': the bundle has " + stages.keySet());
+        }
+        return s;
+    }
+
+    public String presetName() {
+        return Json.string(Json.object(root.get("preset"), "preset").get("name"), "preset.name");
+    }
+
+    private Map<String, Object> presetConfig() {
+        return Json.object(Json.member(Json.object(root.get("preset"), "preset"), "config", "preset"), "preset.config");
+    }
+
+    public int numFrames() {
+        return Json.integer(Json.member(presetConfig(), "num_frames", "preset.config"), "preset.config.num_frames");
+    }
+
+    /** Top-level entry {@code key}, or the preset config's copy of it (older manifests), as an object. */
+    private Map<String, Object> defaults(String key) {
+        Object v = root.containsKey(key) ? root.get(key) : presetConfig().get(key);
+        return v == null ? new LinkedHashMap<String, Object>() : Json.object(v, key);
+    }
+
+    public SchedulerConfig schedulerConfig() {
+        return SchedulerConfig.fromJson(defaults("scheduler"));
+    }
+
+    public FspConfig fspConfig() {
+        return FspConfig.fromJson(defaults("fsp"));
+    }
+
+    public SamplingConfig samplingConfig() {
+        return SamplingConfig.fromJson(defaults("sampling"));
+    }
+
+    /** The tokenizer folder ({@code vocab.json}, {@code merges.txt}). */
+    public File tokenizerDirectory() {
+        Map<String, Object> tok = Json.object(Json.member(root, "tokenizer", FILE_NAME), "tokenizer");
+        return new File(directory, Json.string(Json.member(tok, "directory", "tokenizer"), "tokenizer.directory"));
+    }
+
+    /** Targets a stage was exported for ({@code onnx}, {@code tflite}, ...). */
+    public List<String> targets(String stage) {
+        Map<String, Object> rec = Json.object(Json.object(root.get("stages"), "stages").get(stage), "stages." + stage);
+        return new ArrayList<>(Json.object(Json.member(rec, "targets", "stages." + stage), "targets").keySet());
+    }
+
+    /**
+     * The model files of {@code stage} for {@code target}, in run order: one file with the stage's own spec,
+     * or a chunked UNet's chunks, each with its own named inputs and outputs.
+     */
+    public List<ModelFile> modelFiles(String stage, String target) throws BundleException {
+        Map<String, Object> rec = Json.object(Json.object(root.get("stages"), "stages").get(stage), "stages." + stage);
+        Map<String, Object> targets = Json.object(Json.member(rec, "targets", "stages." + stage), "targets");
+        if (!targets.containsKey(target)) {
+            throw new BundleException("stage " + stage + " has no '" + target + "' export; it has " + targets.keySet());
+        }
+        Map<String, Object> entry = Json.object(targets.get(target), stage + "." + target);
+        List<ModelFile> out = new ArrayList<>();
+        if (entry.containsKey("chunks")) {
+            for (Object c : Json.array(entry.get("chunks"), stage + " chunks")) {
+                Map<String, Object> chunk = Json.object(c, stage + " chunk");
+                String name = Json.string(Json.member(chunk, "name", stage + " chunk"), "chunk name");
+                StageSpec spec = readSpec(name, Json.object(Json.member(chunk, "io", name), name + " io"));
+                out.add(new ModelFile(name, Json.string(Json.member(chunk, "file", name), name + " file"), spec));
+            }
+        } else {
+            out.add(new ModelFile(stage, Json.string(Json.member(entry, "file", stage + "." + target), "file"), stage(stage)));
+        }
+        return out;
+    }
+}
