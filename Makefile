@@ -22,6 +22,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+	bash android_demo/core/test.sh
 
 test-large: setup
 	RUN_LARGE_TESTS=1 $(PY) -m pytest -q -m large
