@@ -55,6 +55,7 @@ class GenerateOptions:
     fps: int | None = None
     overlay: TextOverlay | None = None
     music: Path | None = None
+    music_rate: int = 44100
     gif: bool = False
     threads: int | None = None
     truncate_prompt: bool = False
@@ -158,7 +159,7 @@ def prepare(options: GenerateOptions) -> Prepared:
     if options.music is not None:
         from .audio import load_music
 
-        audio = load_music(options.music, duration)
+        audio = load_music(options.music, duration, sample_rate=options.music_rate)
     return Prepared(pipe, image, fps, audio, outputs)
 
 
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--text-fade", type=float, default=0.25, help="fade in/out seconds")
     t.add_argument("--font", default=None, help="a .ttf/.otf font (default: Pillow's built-in)")
     p.add_argument("--music", type=Path, default=None, help="background music (any format FFmpeg decodes)")
+    p.add_argument("--music-rate", type=int, choices=[44100, 48000], default=44100, help="music sample rate (Hz)")
     p.add_argument("--gif", action="store_true", help="also write a .gif beside the .mp4")
     p.add_argument("--threads", type=int, default=None, help="runtime threads (default: the runtime's choice)")
     p.add_argument("--truncate-prompt", action="store_true", help="cut over-long prompts (with a warning) instead of failing")
@@ -245,7 +247,7 @@ def options_from_args(args: argparse.Namespace) -> GenerateOptions:
         bundle=args.bundle, out=args.out, prompt=args.prompt, image=args.image, negative_prompt=args.negative_prompt,
         backend=args.backend, steps=args.steps, guidance=args.guidance, seed=args.seed, scheduler=args.scheduler,
         fsp=not args.no_fsp, fsp_p=args.fsp_p, color_match=args.color_match, fps=args.fps, overlay=overlay,
-        music=args.music, gif=args.gif, threads=args.threads, truncate_prompt=args.truncate_prompt,
+        music=args.music, music_rate=args.music_rate, gif=args.gif, threads=args.threads, truncate_prompt=args.truncate_prompt,
         progress=not args.quiet, overwrite=args.overwrite,
     )
 

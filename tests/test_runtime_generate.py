@@ -152,9 +152,11 @@ def test_generate_cli_smoke_tflite(bundle, music, tmp_path):
     out = tmp_path / "cli.mp4"
     argv = ["--bundle", str(bundle), "--test-card", "--prompt", PROMPT, "--out", str(out), "--backend", "tflite",
             "--steps", "2", "--scheduler", "euler", "--text", "Hi", "--text-position", "top", "--music", str(music),
+            "--music-rate", "48000",
             "--quiet", "--threads", "1"]
     assert generate.main(argv) == 0
-    assert read_streams(out)["frames"] == (FRAMES, SIZE, SIZE, 3)
+    streams = read_streams(out)
+    assert streams["frames"] == (FRAMES, SIZE, SIZE, 3) and streams["audio"] == ("aac", 48000, 2)
     assert generate.main(argv) == 2  # exists: refused without --overwrite
     assert generate.main([*argv, "--overwrite", "--no-color-match", "--no-fsp"]) == 0
 
