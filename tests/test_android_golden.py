@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -81,3 +82,46 @@ def test_cli_check_on_the_committed_set():
     result = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
+
+
+FAKE_ADB = r"""#!/usr/bin/env bash
+# adb stand-in: a phone whose NPU and CPU run every model and whose GPU refuses full delegation.
+[ "$1" = "-s" ] && shift 2
+case "$1" in
+  get-state) echo device ;;
+  push) ;;
+  shell)
+    shift
+    case "$*" in
+      "getprop ro.soc.model") echo MT6991 ;;
+      getprop*) echo x ;;
+      *benchmark_model*--use_gpu*) echo "ERROR: Failed to compile model."; exit 1 ;;
+      *benchmark_model*)
+        printf 'INFO: Model initialization: 812.50 ms\r\nINFO: Inference (avg):      35.25 ms (50 runs)\r\n'
+        printf 'INFO: Inference (min):      33.00 ms\r\nINFO: Inference (max):      41.75 ms\r\nINFO: Peak memory:          420.00 MB\r\n' ;;
+    esac ;;
+esac
+"""
+
+
+def test_bench_sh_writes_the_documented_rows(fresh, tmp_path):
+    adb = tmp_path / "adb"
+    adb.write_text(FAKE_ADB)
+    adb.chmod(0o755)
+    binary = tmp_path / "benchmark_model"
+    binary.write_bytes(b"")
+    out = tmp_path / "bench.json"
+    cmd = ["bash", str(REPO / "android_demo" / "bench.sh"), str(fresh / "bundle"), "--benchmark-binary", str(binary),
+           "--out", str(out), "--stages", "unet,vae_decoder"]
+    env = {**os.environ, "ADB": str(adb)}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["schema"] == "i2v-adapter-android-bench/1" and data["device"]["soc_model"] == "MT6991"
+    rows = [(r["stage"], r["accelerator"], r["status"]) for r in data["rows"]]
+    assert rows == [(s, a, "failed" if a == "gpu" else "ok") for s in ("unet", "vae_decoder") for a in ("npu", "gpu", "cpu")]
+    ok = data["rows"][0]
+    assert (ok["init_ms"], ok["avg_ms"], ok["min_ms"], ok["max_ms"], ok["peak_mem_mb"]) == (812.5, 35.25, 33.0, 41.75, 420.0)
+    assert data["rows"][1]["error"] == "ERROR: Failed to compile model."
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert again.returncode == 2 and "exists (pass --overwrite" in again.stderr
