@@ -1,0 +1,272 @@
+"""Phone estimate: count each stage's multiply-accumulates (MACs) and weight bytes, then estimate its
+latency on Dimensity 9300 / 9400 class NPUs two ways.
+
+Counting:
+
+- `count_onnx(path)`: walk an exported ONNX graph with inferred static shapes. Conv, ConvTranspose,
+  MatMul and Gemm carry the model's arithmetic (attention's QK^T and AV are MatMuls in the exported
+  graph); elementwise ops, norms and softmax are ignored (they are memory work, a few percent of MACs).
+  Weight bytes: every initializer.
+- `count_torch(preset, stage)`: the same stage module built on the meta device (no memory), counted
+  with `torch.utils.flop_counter` (MACs = FLOPs / 2). Used for presets too large to export here.
+
+Estimating (per call, at the precision's weight size):
+
+- roofline: `max(2 * MACs / (peak int8 ops/s x rate), weight bytes / memory bandwidth)`, with the
+  w8a16 rate at half of int8 and activations kept on chip: a lower bound no real run reaches.
+- anchor-scaled: `MACs / (anchor MACs / anchor ms)`: the effective MAC rate a same-generation phone
+  NPU measured on SD1.5's UNet (Qualcomm AI Hub, w8a16), applied to this stage's MACs.
+
+    python -m benchmarks.estimate --preset mobile            # counted on the meta device
+    python -m benchmarks.estimate --bundle out/work/bundle-fp32 --out out/estimate
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .socs import ANCHORS, SOCS, W8A16_RATE, WEIGHT_BYTES
+
+logger = logging.getLogger(__name__)
+
+_MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
+def _shape_table(model) -> dict[str, tuple[int, ...] | None]:
+    shapes: dict[str, tuple[int, ...] | None] = {}
+    graph = model.graph
+    for info in [*graph.input, *graph.value_info, *graph.output]:
+        dims = info.type.tensor_type.shape.dim
+        known = all(d.HasField("dim_value") for d in dims)
+        shapes[info.name] = tuple(d.dim_value for d in dims) if known else None
+    for init in graph.initializer:
+        shapes[init.name] = tuple(init.dims)
+    return shapes
+
+
+def _node_macs(node, shapes: dict) -> int | None:
+    """MACs of one Conv / ConvTranspose / MatMul / Gemm node, None if a shape is unknown."""
+    ins = [shapes.get(n) for n in node.input[:2]]
+    out = shapes.get(node.output[0])
+    if any(s is None for s in ins) or (out is None and node.op_type != "ConvTranspose"):
+        return None
+    a, b = ins
+    if node.op_type == "Conv":  # W (M, C/group, k...): each output element sums C/group * prod(k)
+        return int(np.prod(out)) * int(np.prod(b[1:]))
+    if node.op_type == "ConvTranspose":  # W (C, M/group, k...): each input element scatters to M/group * prod(k)
+        return int(np.prod(a)) * int(np.prod(b[1:]))
+    if node.op_type == "MatMul":  # (..., n, k) @ (..., k, m): each output element sums k products
+        return int(np.prod(out)) * a[-1]
+    trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)
+    return int(np.prod(out)) * (a[0] if trans_a else a[-1])  # Gemm: (M, K) x (K, N)
+
+
+def count_onnx(path: str | Path) -> dict:
+    """`{macs, weight_bytes, by_op, uncounted}` of an ONNX model with static shapes.
+
+    `uncounted` names MAC-carrying nodes whose shapes could not be inferred (their MACs are missing).
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = _shape_table(inferred)
+    by_op = {op: 0 for op in _MAC_OPS}
+    uncounted = []
+    for node in inferred.graph.node:
+        if node.op_type in _MAC_OPS:
+            macs = _node_macs(node, shapes)
+            if macs is None:
+                uncounted.append(node.name or node.op_type)
+            else:
+                by_op[node.op_type] += macs
+    weight_bytes = 0
+    for init in model.graph.initializer:
+        itemsize = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(init.data_type)).itemsize
+        weight_bytes += int(np.prod(init.dims)) * itemsize
+    return {"macs": sum(by_op.values()), "weight_bytes": weight_bytes, "by_op": by_op, "uncounted": uncounted, "source": "onnx"}
+
+
+def _meta_macs(module, inputs) -> int:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(*inputs)
+    return counter.get_total_flops() // 2
+
+
+def count_torch(preset: str, stage: str) -> dict:
+    """MACs and fp32 weight bytes of one stage of `preset`, built on the meta device."""
+    import torch
+
+    from i2v_adapter.config import get_preset
+    from i2v_adapter.models import build_components
+    from i2v_adapter.stage_modules import stage_modules
+    from i2v_adapter.stages import stage_specs
+
+    cfg = get_preset(preset)
+    spec = stage_specs(cfg)[stage]
+    with torch.device("meta"):
+        module = stage_modules(build_components(cfg))[stage]
+        inputs = [torch.empty(t.shape, dtype=getattr(torch, t.dtype)) for t in spec.inputs]
+        if stage == "text_encoder":
+            inputs = [torch.zeros(spec.inputs[0].shape, dtype=torch.int32)]
+    params = sum(p.numel() for p in module.parameters())
+    return {"macs": _meta_macs(module, inputs), "weight_bytes": params * 4, "params": params, "source": "torch-meta"}
+
+
+def anchor_macs() -> int:
+    """MACs of one SD1.5 UNet call as the anchors run it (batch 1, 4x64x64 latent, 77 tokens)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from i2v_adapter.config import get_preset
+    from i2v_adapter.models import unet2d_kwargs
+
+    cfg = get_preset("sd15")
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**unet2d_kwargs(cfg))
+        inputs = (torch.empty(1, 4, 64, 64), torch.empty(1), torch.empty(1, 77, cfg.unet.cross_attention_dim))
+    return _meta_macs(unet, inputs)
+
+
+def estimate_stage(macs: int, params: int, precision: str = "w8a16", anchor_unet_macs: int | None = None) -> dict:
+    """Per SoC: roofline and anchor-scaled ms of one call with `macs` MACs and `params` weights."""
+    weight_bytes = params * WEIGHT_BYTES[precision]
+    rate = W8A16_RATE if precision == "w8a16" else 1.0
+    out = {}
+    for key, soc in SOCS.items():
+        compute_ms = 2 * macs / (soc.peak_int8_tops * 1e12 * rate) * 1e3
+        memory_ms = weight_bytes / (soc.memory_gbps * 1e9) * 1e3
+        entry = {"compute_ms": compute_ms, "memory_ms": memory_ms, "roofline_ms": max(compute_ms, memory_ms),
+                 "bound": "compute" if compute_ms >= memory_ms else "memory"}
+        if anchor_unet_macs:
+            anchor = ANCHORS[soc.anchor]
+            entry["anchor_scaled_ms"] = macs / (anchor_unet_macs / anchor.unet_ms)
+        out[key] = entry
+    return out
+
+
+def estimate_preset(counts: dict[str, dict], precision: str = "w8a16", anchor_unet_macs: int | None = None) -> dict:
+    """The estimate section of results.json: counts, per-stage estimates, sources and assumptions."""
+    stages = {}
+    for stage, c in counts.items():
+        params = c.get("params") or c["weight_bytes"] // 4  # fp32 exports: 4 bytes per weight
+        stages[stage] = {**c, "params": params, "per_call": estimate_stage(c["macs"], params, precision, anchor_unet_macs)}
+    return {
+        "precision": precision,
+        "anchor_unet_macs": anchor_unet_macs,
+        "anchors": {k: vars(a) for k, a in ANCHORS.items()},
+        "socs": {k: {**vars(s), "sources": list(s.sources), "assumed": list(s.assumed)} for k, s in SOCS.items()},
+        "w8a16_rate": W8A16_RATE,
+        "stages": stages,
+    }
+
+
+def render_estimate(est: dict) -> list[str]:
+    """The report section (markdown lines) of an estimate dict."""
+    socs, anchors = est["socs"], est["anchors"]
+    header = ["stage", "source", "GMACs", "params M", f"weights MB ({est['precision']})"]
+    for soc in socs.values():
+        header += [f"{soc['name']} roofline ms", f"{soc['name']} anchor-scaled ms"]
+    rows = []
+    for stage, s in est["stages"].items():
+        row = [f"`{stage}`", s["source"], f"{s['macs'] / 1e9:.2f}", f"{s['params'] / 1e6:.1f}",
+               f"{s['params'] * WEIGHT_BYTES[est['precision']] / 1e6:.1f}"]
+        for key in socs:
+            e = s["per_call"][key]
+            anchored = e.get("anchor_scaled_ms")
+            row += [f"{e['roofline_ms']:.1f} ({e['bound']})", "-" if anchored is None else f"{anchored:.1f}"]
+        rows.append(row)
+    from .report import table
+
+    lines = ["## Phone estimate (no phone attached: an estimate, not a measurement)", "",
+             "Per call of each stage (the UNet row is one denoising step: one CFG-batched call).", "",
+             *table(header, rows)]
+    if est.get("anchor_unet_macs"):
+        a_macs = est["anchor_unet_macs"]
+        lines += [f"Anchor: one SD1.5 UNet call (batch 1, 4x64x64 latent, 77 tokens) is {a_macs / 1e9:.1f} GMACs "
+                  "(counted here, meta device)."]
+        for a in anchors.values():
+            lines.append(f"- {a['name']} ({a['soc']}), {a['precision']}: {a['unet_ms']} ms per call -> "
+                         f"{a_macs / a['unet_ms'] / 1e9:.2f} effective TMAC/s. Source: {a['source']}.")
+        unet = est["stages"].get("unet")
+        if unet:
+            lines.append(f"- this preset's UNet step is {unet['macs'] / a_macs:.1f}x the anchor call's MACs.")
+        lines.append("")
+    lines += ["Method: roofline = max(2 x MACs / (peak int8 ops/s x rate), weight bytes / memory bandwidth) with "
+              f"rate {est['w8a16_rate']} for w8a16 and activations on chip (a lower bound); anchor-scaled = MACs / "
+              "(the same-generation Snapdragon phone's measured SD1.5 UNet MAC rate): assumes the Dimensity NPU "
+              "sustains what that NPU sustains on the same kind of graph.", "", "Sources and assumptions:"]
+    for soc in socs.values():
+        lines.append(f"- {soc['name']}, {soc['npu']}: peak {soc['peak_int8_tops']} int8 TOPS, {soc['memory']} = "
+                     f"{soc['memory_gbps']:.1f} GB/s; anchor {soc['anchor']}. Sources: {'; '.join(soc['sources'])}. "
+                     f"Assumed: {'; '.join(soc['assumed'])}.")
+    lines.append(f"- w8a16 runs at {est['w8a16_rate']} x the int8 MAC rate (assumed); MACs count Conv, "
+                 "ConvTranspose, MatMul, Gemm only.")
+    return lines + [""]
+
+
+def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | None) -> dict[str, dict]:
+    """Counts per stage: from the bundle's ONNX files if given, else on the meta device."""
+    if bundle is not None:
+        from export.bundle import load_manifest
+
+        manifest = load_manifest(bundle)
+        counts = {}
+        for stage, record in manifest["stages"].items():
+            if (stages is None or stage in stages) and "onnx" in record["targets"]:
+                counts[stage] = count_onnx(Path(bundle) / record["targets"]["onnx"]["file"])
+        if not counts:
+            raise ValueError(f"bundle {bundle}: expected ONNX models to count, found targets {manifest['targets']}")
+        return counts
+    from i2v_adapter.config import get_preset
+    from i2v_adapter.stages import stage_specs
+
+    names = stages or list(stage_specs(get_preset(preset)))
+    return {s: count_torch(preset, s) for s in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.estimate", description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="mobile", help="preset counted on the meta device (default: mobile)")
+    p.add_argument("--bundle", type=Path, help="count the ONNX models of this bundle instead")
+    p.add_argument("--stages", help="comma-separated stages (default: all)")
+    p.add_argument("--precision", default="w8a16", choices=sorted(WEIGHT_BYTES), help="weight precision (default: w8a16)")
+    p.add_argument("--out", type=Path, help="write estimate.json and estimate.md into this folder")
+    p.add_argument("--overwrite", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
+    try:
+        if args.out is not None and args.out.exists() and not args.overwrite:
+            raise FileExistsError(f"output already exists: {args.out} (pass --overwrite to replace it)")
+        counts = count_stages(args.preset, args.bundle, stages)
+        est = estimate_preset(counts, args.precision, anchor_macs())
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    text = "\n".join(render_estimate(est))
+    print(text)
+    if args.out is not None:
+        from i2v_adapter.media import atomic_output_dir
+
+        with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+            (tmp / "estimate.json").write_text(json.dumps(est, indent=2) + "\n", encoding="utf-8")
+            (tmp / "estimate.md").write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""What `python -m benchmarks.run` measures: a frozen options dataclass and its checks (torch-free).
+
+Every bad input is refused before any model is built, with what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from i2v_adapter.config import PRESETS, PresetConfig, get_preset
+from i2v_adapter.stages import stage_specs
+
+from .jobs import BACKENDS
+
+# The precisions a benchmark can name: fp32 is the export bundle, the others are quantize/ recipes.
+PRECISIONS = ("fp32", "fp16", "int8-weight-only", "int8-dynamic", "w8a16", "int8-static")
+LARGE_PRESETS = ("mobile", "sd15")
+# Warm-up and timed calls when not given: a tiny stage takes milliseconds, a full-size UNet step
+# takes minutes on 2 cores (one timed call, no warm-up).
+DEFAULT_CALLS = {"tiny": (2, 7), "large": (0, 1)}
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    out: Path
+    preset: str = "tiny"
+    backends: tuple[str, ...] = BACKENDS
+    precisions: tuple[str, ...] = ("fp32",)
+    stages: tuple[str, ...] | None = None  # None: every stage of the preset
+    threads: int | None = None  # None: os.cpu_count() for every backend
+    warmup: int | None = None
+    repeats: int | None = None
+    steps: int | None = None  # denoising steps of the per-video figure; None: the preset's default
+    adapter_cost: bool = True
+    bundle: Path | None = None
+    allow_large: bool = False
+    overwrite: bool = False
+    spin: bool = False  # idle threads busy-wait (see benchmarks.jobs)
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """`BenchmarkOptions` checked and resolved: no field is None any more (except `bundle`)."""
+
+    options: BenchmarkOptions
+    cfg: PresetConfig
+    stages: tuple[str, ...]
+    backends: tuple[str, ...]
+    precisions: tuple[str, ...]
+    threads: int
+    warmup: int
+    repeats: int
+    steps: int
+
+
+def _subset(what: str, given: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if not given:
+        raise ValueError(f"expected at least one {what} from {', '.join(allowed)}, got none")
+    unknown = [g for g in given if g not in allowed]
+    if unknown:
+        raise ValueError(f"unknown {what}(s) {unknown}: expected some of {', '.join(allowed)}")
+    return tuple(a for a in allowed if a in given)  # canonical order
+
+
+def _positive(name: str, value: int | None, minimum: int) -> None:
+    if value is not None and value < minimum:
+        raise ValueError(f"expected {name} >= {minimum}, got {value}")
+
+
+def plan_benchmark(options: BenchmarkOptions, cpu_count: int) -> BenchmarkPlan:
+    """Check `options` and fill the defaults; raises `ValueError` / `FileExistsError`."""
+    if options.preset not in PRESETS:
+        raise ValueError(f"unknown preset {options.preset!r}: expected one of {', '.join(PRESETS)}")
+    large = options.preset in LARGE_PRESETS
+    if large and not options.allow_large:
+        raise ValueError(
+            f"preset {options.preset!r} is the full SD1.5 architecture with random weights: minutes per UNet "
+            "step and 12-20 GB of memory on a CPU; pass --allow-large to run it (or use --preset tiny)"
+        )
+    cfg = get_preset(options.preset)
+    available = tuple(stage_specs(cfg))
+    default_stages = ("unet",) if large else available
+    stages = _subset("stage", options.stages if options.stages is not None else default_stages, available)
+    backends = _subset("backend", options.backends, BACKENDS)
+    precisions = _subset("precision", options.precisions, PRECISIONS)
+    for name, value, minimum in (("threads", options.threads, 1), ("warmup", options.warmup, 0),
+                                 ("repeats", options.repeats, 1), ("steps", options.steps, 1)):
+        _positive(name, value, minimum)
+    out = Path(options.out)
+    if out.exists() and not options.overwrite:
+        raise FileExistsError(f"output already exists: {out} (pass --overwrite to replace it)")
+    if options.bundle is not None and not Path(options.bundle).is_dir():
+        raise FileNotFoundError(f"expected a bundle directory at {options.bundle}, found nothing")
+    warmup, repeats = DEFAULT_CALLS["large" if large else "tiny"]
+    return BenchmarkPlan(
+        options=options,
+        cfg=cfg,
+        stages=stages,
+        backends=backends,
+        precisions=precisions,
+        threads=options.threads or cpu_count,
+        warmup=warmup if options.warmup is None else options.warmup,
+        repeats=repeats if options.repeats is None else options.repeats,
+        steps=options.steps or cfg.sampling.num_inference_steps,
+    )

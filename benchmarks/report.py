@@ -1,0 +1,210 @@
+"""`report.md` and the PNG plots from a results dict (torch-free; matplotlib with the Agg backend).
+
+The same renderer serves host runs (`benchmarks.run`) and phone runs (`benchmarks.device`): sections
+without data are left out, and every row that was not measured says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+LATENCY_PLOT = "plots/latency.png"
+SIZE_PSNR_PLOT = "plots/size_psnr.png"
+
+
+def _fmt(value, digits: int = 2, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def _mb(nbytes: int | None) -> str:
+    return "-" if nbytes is None else f"{nbytes / 1e6:.2f}"
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _header(results: dict) -> list[str]:
+    m, s, p = results["machine"], results["settings"], results["preset"]
+    lines = [
+        f"# Benchmark: `{p['name']}` ({results['kind']})",
+        "",
+        f"Created {results['created']}. Preset `{p['name']}`: {p['frames']} frames at {p['height']}x{p['width']}, "
+        f"UNet batch {p['guided_batch']} (classifier-free guidance).",
+        "",
+        f"- machine: {m.get('cpu')}, {m.get('cpu_count')} cores, {m.get('memory_gb')} GB; {m.get('platform')}",
+        f"- load average at start: {m.get('load_average')} (a shared machine: compare rows of one run, not runs)",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v),
+        "- settings: " + ", ".join(f"{k}={v}" for k, v in s.items() if v is not None),
+        "",
+    ]
+    return lines
+
+
+def _targets(results: dict) -> list[str]:
+    if not results.get("targets"):
+        return []
+    rows = [[t["name"], _fmt(t["value"], 3), f"<= {t['limit']:.2f}",
+             {True: "met", False: "NOT met", None: "not measured"}[t["met"]]] for t in results["targets"]]
+    return ["## Targets", "", *table(["target", "measured", "limit", ""], rows)]
+
+
+def _latency(results: dict) -> list[str]:
+    rows = []
+    for r in results["rows"]:
+        lat = r.get("latency_ms") or {}
+        variant = "" if r["variant"] == "adapted" else f" ({r['variant']})"
+        rows.append([
+            f"`{r['stage']}`{variant}", r["backend"], r["precision"],
+            _fmt(lat.get("median_ms")), _fmt(lat.get("p10_ms")), _fmt(lat.get("p90_ms")),
+            _fmt(lat.get("runs")), _mb(r.get("size_bytes")), _fmt(r.get("peak_rss_mb"), 0),
+            _fmt(r.get("first_call_ms"), 1), r.get("reason", "ok") if r.get("status") != "ok" else "ok",
+        ])
+    note = (
+        "Milliseconds per call: median and 10th / 90th percentile of the timed calls after warm-up. Size: the "
+        "model files (PyTorch: parameter and buffer bytes). Peak RSS: the high-water mark of the child "
+        "process that ran the row (includes the interpreter and libraries, see `baseline_rss_mb` in results.json)."
+    )
+    header = ["stage", "backend", "precision", "median ms", "p10", "p90", "runs", "size MB", "peak RSS MB", "first call ms", "status"]
+    return ["## Latency per stage", "", note, "", *table(header, rows)]
+
+
+def _ratios(results: dict) -> list[str]:
+    out = []
+    if results.get("backend_ratios"):
+        rows = [[f"`{r['stage']}`", r["backend"], _fmt(r["vs_torch"], 3)] for r in results["backend_ratios"]]
+        out += ["## Runtime / PyTorch eager (fp32, same shapes and threads)", "", *table(["stage", "backend", "ratio"], rows)]
+    if results.get("adapter_cost"):
+        rows = [[c["backend"], _fmt(c["base_ms"]), _fmt(c["naive_ms"]), _fmt(c["fused_ms"]),
+                 _fmt(c["naive_vs_base"], 3), _fmt(c["fused_vs_base"], 3)] for c in results["adapter_cost"]]
+        out += ["## The adapter's cost (UNet step, fp32)", "",
+                "Base: the AnimateDiff T2V UNet without the I2V-Adapter; naive / fused: the adapted UNet with "
+                "each first-frame attention variant. Same shapes, same backend, measured side by side.", "",
+                *table(["backend", "base ms", "naive ms", "fused ms", "naive / base", "fused / base"], rows)]
+    return out
+
+
+def _per_video(results: dict) -> list[str]:
+    entries = results.get("per_step") or []
+    if not entries:
+        return []
+    rows = []
+    for e in entries:
+        video = _fmt(e["video_ms"] / 1e3, 2) if e.get("video_ms") is not None else "missing " + ", ".join(e["video_missing"])
+        rows.append([e["backend"], e["precision"], _fmt(e["step_ms"]), e["steps"], video])
+    calls = ", ".join(f"{s} x {n}" for s, n in entries[0]["calls"].items())
+    return ["## Per denoising step and per video", "", f"One video: {calls} (one CFG-batched UNet call per step).", "",
+            *table(["backend", "precision", "UNet step ms", "steps", "video s"], rows)]
+
+
+def _sizes(results: dict) -> list[str]:
+    sized = [r for r in results["rows"] if r["variant"] == "adapted" and r.get("size_bytes") is not None and r["backend"] != "torch"]
+    if not sized:
+        return []
+    seen, rows = set(), []
+    for r in sized:
+        key = (r["precision"], r["stage"], r["backend"])
+        if key not in seen:
+            seen.add(key)
+            rows.append([r["precision"], f"`{r['stage']}`", r["backend"], _mb(r["size_bytes"]), _fmt(r.get("psnr_db"), 1)])
+    return ["## Sizes per recipe", "", "PSNR: the bundle's recorded parity of the model against PyTorch fp32 (dB).", "",
+            *table(["precision", "stage", "backend", "MB", "PSNR dB"], rows)]
+
+
+def _unavailable(results: dict) -> list[str]:
+    notes = results.get("notes") or []
+    return ["## Not measured", "", *[f"- {n}" for n in notes], ""] if notes else []
+
+
+def render_markdown(results: dict) -> str:
+    from .estimate import render_estimate
+
+    lines = _header(results) + _targets(results) + _latency(results) + _ratios(results) + _per_video(results) + _sizes(results)
+    if results.get("estimate"):
+        lines += render_estimate(results["estimate"])
+    lines += _unavailable(results)
+    plots = results.get("plots") or {}
+    if plots:
+        lines += ["## Plots", ""]
+        lines += [f"![{name}]({path})" if path else f"- {name}: {why}" for name, (path, why) in plots.items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _latency_plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results["rows"] if r.get("status") == "ok" and r["variant"] == "adapted"]
+    stages = list(dict.fromkeys(r["stage"] for r in rows))
+    series = list(dict.fromkeys((r["backend"], r["precision"]) for r in rows))
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(stages)), 4))
+    for i, (backend, precision) in enumerate(series):
+        xs, ys = [], []
+        for j, stage in enumerate(stages):
+            for r in rows:
+                if (r["stage"], r["backend"], r["precision"]) == (stage, backend, precision):
+                    xs.append(j + i * width)
+                    ys.append(r["latency_ms"]["median_ms"])
+        ax.bar(xs, ys, width, label=f"{backend} {precision}")
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(stages))], stages)
+    ax.set_yscale("log")
+    ax.set_ylabel("median ms per call (log)")
+    ax.set_title(f"{results['preset']['name']}: latency per stage and backend")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _size_psnr_plot(results: dict, path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [r for r in results["rows"] if r.get("psnr_db") is not None and r.get("size_bytes") and r["variant"] == "adapted"]
+    if not any(r["precision"] != "fp32" for r in points):
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for precision in dict.fromkeys(r["precision"] for r in points):
+        mine = [r for r in points if r["precision"] == precision]
+        ax.scatter([r["size_bytes"] / 1e6 for r in mine], [min(r["psnr_db"], 120) for r in mine], label=precision)
+        for r in mine:
+            ax.annotate(f"{r['stage']}/{r['backend']}", (r["size_bytes"] / 1e6, min(r["psnr_db"], 120)), fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size MB (log)")
+    ax.set_ylabel("PSNR vs PyTorch fp32, dB (capped at 120)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def write_plots(results: dict, out: Path) -> dict[str, tuple[str | None, str | None]]:
+    """Write the plots under `out/plots/`; return name -> (relative path, None) or (None, why not)."""
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    plots: dict[str, tuple[str | None, str | None]] = {}
+    if any(r.get("status") == "ok" for r in results["rows"]):
+        _latency_plot(results, out / LATENCY_PLOT)
+        plots["latency per stage and backend"] = (LATENCY_PLOT, None)
+    else:
+        plots["latency per stage and backend"] = (None, "no measured rows")
+    if _size_psnr_plot(results, out / SIZE_PSNR_PLOT):
+        plots["size vs PSNR per recipe"] = (SIZE_PSNR_PLOT, None)
+    else:
+        plots["size vs PSNR per recipe"] = (None, "no quantized bundle with PSNR figures in this run (fp32 only)")
+    return plots
