@@ -100,10 +100,14 @@ def _e2e_markdown(e2e: dict, th: dict) -> list[str]:
 
 def _metrics_markdown(metrics: dict) -> list[str]:
     keys = ["flow_score", "warping_error", "first_frame_ssim", "first_frame_psnr_db"]
+    with_clip = all("clip_cosine" in m for m in metrics.values())
+    keys += ["clip_cosine"] if with_clip else []
+    clip = ("CLIP cosine: mean over frames 1..F-1 vs the input image (runtime_py/clip_score.py)." if with_clip
+            else "CLIP similarity is not computed (pass --clip with a local CLIP checkpoint).")
     lines = ["", "## Video metrics", "",
              f"Flow: OpenCV {metrics['pytorch']['flow_method'].upper()} (a proxy for the paper's RAFT). FlowScore in "
              "pixels per frame; WarpingError: occlusion-masked MSE of RGB in [0, 1]; first-frame SSIM/PSNR: mean over "
-             "frames 1..F-1 vs the input image (see runtime_py/metrics.py). CLIP similarity is not computed.", ""]
+             f"frames 1..F-1 vs the input image (see runtime_py/metrics.py). {clip}", ""]
     return lines + _table(["video", *keys], [[name, *(_fmt(m[k], ".4g") for k in keys)] for name, m in metrics.items()])
 
 

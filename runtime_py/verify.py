@@ -103,6 +103,7 @@ class VerifyOptions:
     thresholds: dict[str, float] = field(default_factory=dict)  # overrides of the precision's `Thresholds`
     weights: Weights = field(default_factory=Weights)
     threads: int | None = None
+    clip: Path | None = None  # a local CLIP checkpoint folder: adds CLIP cosine to the video metrics
     overwrite: bool = False
     progress: bool = True
 
@@ -373,6 +374,18 @@ def end_to_end(runtime_pipe, torch_pipe, image: np.ndarray, options: VerifyOptio
     return figures, ref.frames, out.frames
 
 
+def both_video_metrics(videos: dict[str, np.ndarray], image: np.ndarray, clip: Path | None) -> dict:
+    """`runtime_py.metrics.video_metrics` of each video, plus the mean CLIP cosine with a CLIP checkpoint."""
+    out = {name: video_metrics(frames, image).to_dict() for name, frames in videos.items()}
+    if clip is not None:
+        from .clip_score import clip_consistency, load_clip_vision
+
+        model = load_clip_vision(clip)
+        for name, frames in videos.items():
+            out[name]["clip_cosine"] = clip_consistency(frames, image, model)["mean_clip_cosine"]
+    return out
+
+
 def find_failures(report: dict, th: Thresholds) -> list[str]:
     """Every figure of `report` past its threshold, as one message each (figure and threshold)."""
     fails = []
@@ -412,6 +425,8 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
 
     if Path(options.out).exists() and not options.overwrite:
         raise FileExistsError(f"output already exists: {options.out} (pass --overwrite to replace it)")
+    if options.clip is not None and not Path(options.clip).is_dir():
+        raise FileNotFoundError(f"CLIP checkpoint folder not found: {options.clip}")
     manifest = verify_bundle(options.bundle)
     precision = manifest.get("precision", "fp32")
     th = replace(thresholds_for(precision), **options.thresholds)
@@ -445,8 +460,7 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     }
     logger.info("end to end, %d steps ...", steps)
     report["end_to_end"], torch_frames, runtime_frames = end_to_end(runtime, torch_pipe, image, options, steps, guidance)
-    report["metrics"] = {"pytorch": video_metrics(torch_frames, image).to_dict(),
-                         "runtime": video_metrics(runtime_frames, image).to_dict()}
+    report["metrics"] = both_video_metrics({"pytorch": torch_frames, "runtime": runtime_frames}, image, options.clip)
     failures = find_failures(report, th)
     report["failures"], report["passed"] = failures, not failures
     return VerifyResult(report, failures, image, {"pytorch": torch_frames, "runtime": runtime_frames}, sampling.fps)
@@ -470,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motion-module", type=Path)
     p.add_argument("--adapter", type=Path)
     p.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]")
+    p.add_argument("--clip", type=Path, default=None,
+                   help="local CLIP checkpoint folder (transformers, safetensors): adds CLIP cosine to the metrics")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
@@ -486,7 +502,7 @@ def options_from_args(args: argparse.Namespace) -> VerifyOptions:
         negative_prompt=args.negative_prompt, steps=args.steps, guidance=args.guidance, seed=args.seed,
         thresholds={k: v for k, v in named.items() if v is not None},
         weights=Weights(args.sd15, args.motion_module, args.adapter, tuple(parse_lora(s) for s in args.lora)),
-        threads=args.threads, overwrite=args.overwrite, progress=not args.quiet,
+        threads=args.threads, clip=args.clip, overwrite=args.overwrite, progress=not args.quiet,
     )
 
 

@@ -27,10 +27,24 @@ def bundle():
 
 
 @pytest.fixture(scope="module")
-def report_dir(bundle, tmp_path_factory):
+def tiny_clip(tmp_path_factory):
+    """A random tiny CLIP vision model saved as a local safetensors checkpoint."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=32, patch_size=8, projection_dim=16)
+    path = tmp_path_factory.mktemp("clip") / "tiny-clip"
+    CLIPVisionModelWithProjection(config).save_pretrained(path, safe_serialization=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report_dir(bundle, tiny_clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("verify") / "report"
-    rc = verify.main(["--bundle", str(bundle), "--out", str(out), "--steps", str(STEPS), "--quiet", "--threads", "1"])
-    assert rc == 0
+    argv = ["--bundle", str(bundle), "--out", str(out), "--steps", str(STEPS), "--quiet", "--threads", "1", "--clip", str(tiny_clip)]
+    assert verify.main(argv) == 0
     return out
 
 
@@ -76,7 +90,9 @@ def test_end_to_end_onnx(report):
 
 def test_video_metrics_of_both_videos(report):
     torch_m, rt_m = report["metrics"]["pytorch"], report["metrics"]["runtime"]
-    assert set(torch_m) == {"flow_score", "warping_error", "first_frame_ssim", "first_frame_psnr_db", "flow_method"}
+    assert set(torch_m) == {"flow_score", "warping_error", "first_frame_ssim", "first_frame_psnr_db", "flow_method", "clip_cosine"}
+    assert -1.0 <= torch_m["clip_cosine"] <= 1.0
+    assert rt_m["clip_cosine"] == pytest.approx(torch_m["clip_cosine"], abs=0.01)
     # the two videos agree to > 40 dB, so their metrics agree closely
     assert rt_m["flow_score"] == pytest.approx(torch_m["flow_score"], rel=0.02)
     assert rt_m["warping_error"] == pytest.approx(torch_m["warping_error"], rel=0.05)
@@ -154,4 +170,46 @@ def test_markdown_lists_every_stage(report):
     text = markdown(report)
     for name in report["stages"]:
         assert f"| {name} |" in text
-    assert "OpenCV DIS" in text and "CLIP similarity is not computed" in text
+    assert "OpenCV DIS" in text and "CLIP cosine: mean over frames 1..F-1" in text and "clip_cosine |" in text
+    without = json.loads(json.dumps(report))
+    for m in without["metrics"].values():
+        del m["clip_cosine"]
+    assert "CLIP similarity is not computed (pass --clip" in markdown(without)
+
+
+def test_clip_cosines(tiny_clip, tmp_path):
+    from runtime_py.clip_score import clip_consistency, clip_cosines, load_clip_vision
+
+    model = load_clip_vision(tiny_clip)
+    card = make_test_card(128, 128)
+    frames = np.stack([card, card[::-1], np.zeros_like(card), card])
+    cos = clip_cosines(frames, card, model)
+    assert len(cos) == 4 and cos[0] == pytest.approx(1.0, abs=1e-6) and cos[3] == pytest.approx(1.0, abs=1e-6)
+    assert cos[2] < 0.999 and all(-1.0 <= c <= 1.0 for c in cos)
+    assert clip_consistency(frames, card, model)["mean_clip_cosine"] == pytest.approx(np.mean(cos[1:]))
+    with pytest.raises(FileNotFoundError, match="CLIP checkpoint folder not found"):
+        load_clip_vision(tmp_path / "no-clip")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="could not load a CLIP vision model .safetensors. from .*empty"):
+        load_clip_vision(tmp_path / "empty")
+
+
+def test_clip_from_a_full_clip_model_folder(tmp_path):
+    """A `CLIPModel` folder (vision + text, as openai/clip-vit-large-patch14 ships) loads its vision half."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPVisionConfig
+
+    from runtime_py.clip_score import load_clip_vision
+
+    torch.manual_seed(0)
+    small = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4)
+    config = CLIPConfig(text_config=CLIPTextConfig(**small).to_dict(),
+                        vision_config=CLIPVisionConfig(**small, image_size=32, patch_size=8).to_dict(), projection_dim=16)
+    full = CLIPModel(config).eval()
+    full.save_pretrained(tmp_path / "clip", safe_serialization=True)
+    vision = load_clip_vision(tmp_path / "clip")
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = full.get_image_features(pixel_values=x)
+        expected = getattr(expected, "pooler_output", expected)
+        torch.testing.assert_close(vision(pixel_values=x).image_embeds, expected, rtol=0, atol=1e-6)
