@@ -119,11 +119,11 @@ class Mp4Writer(private val context: Context) {
                 muxer.start()
             } else if (out >= 0) {
                 val data = codec.getOutputBuffer(out) ?: error("encoder gave no output buffer")
-                if (info.flags and MediaCodec.BUFFER_FLAG_CODEC_CONFIG == 0 && info.size > 0) {
+                if ((info.flags and MediaCodec.BUFFER_FLAG_CODEC_CONFIG) == 0 && info.size > 0) {
                     muxer.writeSampleData(videoTrack, data, info)
                 }
                 codec.releaseOutputBuffer(out, false)
-                if (info.flags and MediaCodec.BUFFER_FLAG_END_OF_STREAM != 0) {
+                if ((info.flags and MediaCodec.BUFFER_FLAG_END_OF_STREAM) != 0) {
                     return
                 }
             }
@@ -162,7 +162,7 @@ class Mp4Writer(private val context: Context) {
             if (size < 0 || extractor.sampleTime > durationUs) {
                 return
             }
-            info.set(0, size, extractor.sampleTime, if (extractor.sampleFlags and MediaExtractor.SAMPLE_FLAG_SYNC != 0) MediaCodec.BUFFER_FLAG_KEY_FRAME else 0)
+            info.set(0, size, extractor.sampleTime, if ((extractor.sampleFlags and MediaExtractor.SAMPLE_FLAG_SYNC) != 0) MediaCodec.BUFFER_FLAG_KEY_FRAME else 0)
             muxer.writeSampleData(audioTrack, buffer, info)
             extractor.advance()
         }

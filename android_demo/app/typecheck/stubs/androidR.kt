@@ -1,0 +1,5 @@
+package android
+object R {
+    object layout { const val simple_spinner_dropdown_item = 1 }
+    object attr { const val progressBarStyleHorizontal = 2 }
+}

@@ -1,0 +1,2 @@
+package android.net
+abstract class Uri : android.os.Parcelable
