@@ -40,6 +40,7 @@ class MainActivity : ComponentActivity() {
     private var music: Uri? = null
     private var cancel: CancellationSignal? = null
     private var video: File? = null
+    private val verified = java.util.Collections.synchronizedSet(mutableSetOf<String>())
 
     private lateinit var style: Spinner
     private lateinit var prompt: EditText
@@ -112,9 +113,12 @@ class MainActivity : ComponentActivity() {
     /** Runs on the worker thread: verify the bundle, generate, encode. */
     private fun generateVideo(dir: File, photoUri: Uri, text: String, captionText: String, track: Uri?,
                               signal: CancellationSignal): File {
-        post("checking bundle $dir")
         val manifest = Manifest.load(dir)
-        manifest.verifyFiles()
+        if (dir.absolutePath !in verified) { // sha256 of every file, once per bundle and app run
+            post("checking bundle $dir")
+            manifest.verifyFiles()
+            verified.add(dir.absolutePath)
+        }
         val tok = manifest.tokenizerDirectory()
         val tokenizer = ClipTokenizer.fromFiles(File(tok, "vocab.json"), File(tok, "merges.txt"))
         val accelerators = linkedMapOf<String, String>()

@@ -48,6 +48,8 @@ class Mp4Writer(private val context: Context) {
         require(bitmaps.isNotEmpty()) { "expected at least one frame to encode, got none" }
         val width = bitmaps[0].width
         val height = bitmaps[0].height
+        videoTrack = -1
+        audioTrack = -1
         val tmp = File(out.parentFile, ".${out.name}.tmp")
         val extractor = music?.let { openAac(it) }
         val muxer = MediaMuxer(tmp.absolutePath, MediaMuxer.OutputFormat.MUXER_OUTPUT_MPEG_4)
