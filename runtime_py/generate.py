@@ -72,6 +72,28 @@ class GenerateResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+class StageRunError(RuntimeError):
+    """A stage failed inside its runtime: a model file it cannot load or run."""
+
+
+class NamedFailures:
+    """A stage runner that turns failures inside the runtime into one `StageRunError` naming the
+    stage and its model file (onnxruntime and LiteRT raise their own exception types, without it).
+    A sha256 check cannot catch a model that was broken before it was hashed; this names it."""
+
+    def __init__(self, runner):
+        self.runner = runner
+        self.specs = runner.specs
+
+    def run(self, name: str, feeds: dict) -> dict:
+        self.specs[name].check_inputs(feeds)  # contract errors are already clear: raised as they are
+        try:
+            return self.runner.run(name, feeds)
+        except Exception as err:  # past the contract check, anything raised comes from the runtime
+            where = getattr(self.runner, "files", {}).get(name, "its model")
+            raise StageRunError(f"stage {name} ({where}) failed in the runtime: {type(err).__name__}: {err}") from err
+
+
 @dataclass
 class Prepared:
     """Inputs checked and loaded, before any model runs."""
@@ -143,7 +165,8 @@ def prepare(options: GenerateOptions) -> Prepared:
     from .pipeline import RuntimePipeline
 
     outputs = output_paths(options)
-    pipe = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
+    loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
+    pipe = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
     image = load_input_image(pipe, options)
     negative = pipe.config.sampling.negative_prompt if options.negative_prompt is None else options.negative_prompt
     check_prompts(pipe.tokenizer, [options.prompt, negative], options.truncate_prompt)
@@ -256,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = generate(options_from_args(args))
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, ImportError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, ImportError, StageRunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     f, h, w, _ = result.frames.shape

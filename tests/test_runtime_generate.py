@@ -260,6 +260,28 @@ def test_broken_bundle_is_one_clear_error(tmp_path, how, capsys):
     assert not out.exists() and not out.parent.exists()
 
 
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_model_broken_before_hashing_is_named(tmp_path, backend, capsys):
+    """A manifest written over a damaged model passes the sha256 check; the runtime's failure is
+    still one error line naming the stage and the file."""
+    from export.bundle import file_record
+
+    broken = copy_bundle(tmp_path / "bundle")
+    name = f"unet.{backend}"
+    data = bytearray((broken / name).read_bytes())
+    data[100:400] = bytes(300)
+    (broken / name).write_bytes(bytes(data))
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["files"][name] = file_record(broken / name)
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "video.mp4"
+    rc = generate.main(["--bundle", str(broken), "--backend", backend, "--test-card", "--prompt", PROMPT,
+                        "--out", str(out), "--steps", "1", "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: stage unet ({broken / name}) failed in the runtime: ")
+    assert not out.exists()
+
+
 def test_missing_bundle_directory(tmp_path, capsys):
     rc = generate.main(["--bundle", str(tmp_path / "nothing"), "--test-card", "--prompt", "x", "--out", str(tmp_path / "v.mp4")])
     assert rc == 2 and "expected a bundle directory, found nothing at" in capsys.readouterr().err
