@@ -40,6 +40,7 @@ import numpy as np
 
 from export import parity as parity_lib
 
+from .generate import NamedFailures, StageRunError
 from .metrics import psnr_uint8, video_metrics
 from .schedulers import SCHEDULERS, make_scheduler
 
@@ -430,7 +431,8 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     manifest = verify_bundle(options.bundle)
     precision = manifest.get("precision", "fp32")
     th = replace(thresholds_for(precision), **options.thresholds)
-    runtime = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads, verify=False)
+    loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads, verify=False)
+    runtime = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
     if options.image is None:
         from i2v_adapter.generate import make_test_card
 
@@ -514,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
         options = options_from_args(args)
         result = run_verify(options)
         write_report(result, options.out, overwrite=options.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError, StageRunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print("\n".join(summary_lines(result.report)))
