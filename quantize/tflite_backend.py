@@ -1,0 +1,168 @@
+"""Apply a `StageRecipe` to one TFLite stage file with ai-edge-quantizer.
+
+| stage recipe | ai-edge-quantizer |
+|---|---|
+| fp16 weights | weight-only, 16 bits, `FLOAT_CASTING` (fp16 weights dequantized in the graph; GPU / NPU delegates run fp16) |
+| int8 weights, float | `weight_only_wi8_afp32` (per-channel int8, explicit dequantize) |
+| int8, dynamic-int8 | `dynamic_wi8_afp32` (LiteRT's dynamic-range kernels) |
+| int8, int16 | `static_wi8_ai16`, calibrated on recorded data |
+| int8, int8 | `static_wi8_ai8`, calibrated on recorded data |
+
+The stage's graph inputs and outputs stay float32 (`INPUT` / `OUTPUT` set to no-quantize), so the
+runtime feeds the same tensors as for the fp32 bundle. Layer groups (`quantize.groups`) are matched
+by op output tensor names: `keep_float` groups get no-quantize, `only_groups` restricts the recipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from export.runners import TFLITE_SIGNATURE
+
+from .groups import check_groups, group_members, tflite_group_regex, tflite_scope_regex
+from .recipes import Activations, StageRecipe, Weights
+
+logger = logging.getLogger(__name__)
+
+# Static recipes keep the ops inside normalisation modules (LayerNorm, GroupNorm) float: litert-torch
+# lowers them to mean / squared-difference / rsqrt / mul chains whose variance (1e-4..1e-3 on the tiny
+# text encoder) and its reciprocal root do not survive one static scale per tensor (tiny text encoder,
+# w8a16: 17 dB with them quantized, 37 dB float). Matched in op scopes by module path.
+NORMALIZATION_SCOPE = r"torch\.nn\.modules\.normalization\."
+
+
+def tensor_names(path: Path) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [d["name"] for d in Interpreter(model_path=str(path)).get_tensor_details()]
+
+
+def stage_groups(path: Path, stage: str) -> dict[str, list[str]]:
+    """`{group: [tensor names]}` of a TFLite stage file (see `quantize.groups`)."""
+    return group_members(tensor_names(path), stage, "tflite")
+
+
+def nonfinite_op_outputs(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
+    """Output tensor names of the ops that produce or consume a non-finite tensor on `feeds`.
+
+    Attention masks are `-inf` (CLIP's causal mask): the calibrator records their finite part only
+    (the mask as all zeros), so a static recipe that quantizes the mask, the masked scores or the
+    softmax reading them drops the mask. These ops stay float.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    interpreter.get_signature_runner(TFLITE_SIGNATURE)(**feeds)
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    bad = set()
+    for index in details:
+        try:
+            value = interpreter.get_tensor(index)
+        except ValueError:  # tensors without data (e.g. optional inputs)
+            continue
+        if value.dtype.kind == "f" and value.size and not np.all(np.isfinite(value)):
+            bad.add(index)
+    names = []
+    for op in interpreter._get_ops_details():  # no public op listing in ai-edge-litert 2.3
+        if bad & {*op["inputs"], *op["outputs"]}:
+            names += [details[i]["name"] for i in op["outputs"] if i >= 0]
+    return names
+
+
+def static_float_scopes(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
+    """Scope regexes of the ops a static recipe keeps float: normalisation modules, mask ops."""
+    masked = nonfinite_op_outputs(path, feeds)
+    return [NORMALIZATION_SCOPE] + ([tflite_scope_regex(masked)] if masked else [])
+
+
+def _add_config(q, regex: str, recipe: StageRecipe) -> None:
+    from ai_edge_quantizer import qtyping
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    every = qtyping.TFLOperationName.ALL_SUPPORTED
+    if recipe.weights == Weights.FP16:
+        q.add_weight_only_config(regex, every, 16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+    elif recipe.activations == Activations.FLOAT:
+        q.add_weight_only_config(regex, every, 8)
+    elif recipe.activations == Activations.DYNAMIC_INT8:
+        q.add_dynamic_config(regex, every, 8)
+    elif recipe.needs_calibration:
+        bits = {Activations.INT8: 8, Activations.INT16: 16}[recipe.activations]
+        q.add_static_config(regex, every, activation_num_bits=bits, weight_num_bits=8)
+    else:
+        raise ValueError(f"no TFLite method for {recipe.weights.value} weights with {recipe.activations.value} activations")
+
+
+def _no_quantize(q, regex: str, ops) -> None:
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    for op in ops:
+        q.update_quantization_recipe(regex, op, algorithm_key=AlgorithmName.NO_QUANTIZE)
+
+
+def build_quantizer(
+    src: Path,
+    recipe: StageRecipe,
+    *,
+    stage: str,
+    keep_float: Sequence[str] = (),
+    only_groups: Sequence[str] | None = None,
+    float_scopes: Sequence[str] = (),
+):
+    """An `ai_edge_quantizer.Quantizer` over `src` with the recipe, group options and float IO;
+    ops whose scope matches one of the `float_scopes` regexes stay float."""
+    from ai_edge_quantizer import qtyping, quantizer
+
+    names = tensor_names(src)
+    groups = group_members(names, stage, "tflite")
+    check_groups([*keep_float, *(only_groups or ())], groups, stage, "tflite")
+    q = quantizer.Quantizer(str(src))
+    every = qtyping.TFLOperationName.ALL_SUPPORTED
+    for regex in [tflite_group_regex(g, stage, names) for g in only_groups] if only_groups is not None else [".*"]:
+        _add_config(q, regex, recipe)
+    for group in keep_float:
+        _no_quantize(q, tflite_group_regex(group, stage, names), [every])
+    for regex in float_scopes:
+        _no_quantize(q, regex, [every])
+    _no_quantize(q, ".*", [qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT])
+    return q
+
+
+def calibrate(q, calibration: Sequence[dict[str, np.ndarray]]):
+    """Calibration ranges for a static recipe (None when the recipe needs none)."""
+    if not q.need_calibration:
+        return None
+    if not calibration:
+        raise ValueError("static TFLite quantization needs calibration data, got none")
+    return q.calibrate({TFLITE_SIGNATURE: list(calibration)}, num_threads=max(1, os.cpu_count() or 1))
+
+
+def quantize_tflite(
+    src: Path,
+    dst: Path,
+    recipe: StageRecipe,
+    *,
+    stage: str,
+    calibration: Sequence[dict[str, np.ndarray]] | None = None,
+    keep_float: Sequence[str] = (),
+    only_groups: Sequence[str] | None = None,
+    ranges=None,
+) -> dict:
+    """Write `dst` from `src` per `recipe`; return what was done. `ranges`: a previous calibration
+    result for this file (the sensitivity sweep calibrates once)."""
+    scopes = static_float_scopes(src, calibration[0]) if recipe.needs_calibration and calibration else []
+    q = build_quantizer(src, recipe, stage=stage, keep_float=keep_float, only_groups=only_groups, float_scopes=scopes)
+    if ranges is None:
+        ranges = calibrate(q, calibration or [])
+    result = q.quantize(ranges, enable_progress_report=False, enable_progress_bar=False)
+    dst.write_bytes(bytes(result.quantized_model))
+    info = {"method": "ai_edge_quantizer", "recipe": q.get_quantization_recipe()[:1]}
+    if ranges is not None:
+        info["calibration_samples"] = len(calibration or [])
+        info["float_scopes"] = ["normalization modules", "ops on non-finite tensors (attention masks)"]
+    return info
