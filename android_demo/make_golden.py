@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import logging
 import sys
@@ -72,6 +73,15 @@ TEXTS = [
 ]
 MINI_MERGES = 300
 PIPELINE_PROMPT = "a small red boat drifting on calm water"
+# Pipeline runs over the stand-in stages: defaults, then FSP strength < 1 with a negative prompt, then
+# a pure-noise start (FSP off) without colour matching.
+_RUN = {"steps": 4, "guidance": 7.5, "negative_prompt": "", "fsp_enabled": True, "fsp_strength": 1.0, "color_match": True}
+PIPELINE_RUNS = [
+    {**_RUN, "scheduler": "ddim"},
+    {**_RUN, "scheduler": "euler"},
+    {**_RUN, "scheduler": "ddim", "steps": 6, "guidance": 3.0, "negative_prompt": "blurry, low quality", "fsp_strength": 0.5},
+    {**_RUN, "scheduler": "euler", "steps": 3, "fsp_enabled": False, "color_match": False},
+]
 
 
 # ----------------------------------------------------------------------------- encoding helpers
@@ -281,12 +291,13 @@ def pipeline_vectors(tok: CLIPTokenizer) -> dict:
     noise = rng.standard_normal(shape).astype(F32)
     mask = rfsp.sample_mask(shape, cfg.fsp.mask_p, rng)
     runs = []
-    for name in ("ddim", "euler"):
-        out = pipe(image, PIPELINE_PROMPT, scheduler=name, noise=noise, mask=mask, progress=False)
-        runs.append(
-            {"scheduler": name, "timesteps": [float(t) for t in out.timesteps], "latents": tensor(out.latents),
-             "frames": uint8_image(out.frames)}
-        )
+    for options in PIPELINE_RUNS:
+        fsp = dataclasses.replace(cfg.fsp, enabled=options["fsp_enabled"], strength=options["fsp_strength"])
+        out = pipe(image, PIPELINE_PROMPT, options["negative_prompt"], steps=options["steps"], guidance=options["guidance"],
+                   scheduler=options["scheduler"], fsp=fsp, color_match=options["color_match"], noise=noise, mask=mask,
+                   progress=False)
+        runs.append({**options, "timesteps": [float(t) for t in out.timesteps], "latents": tensor(out.latents),
+                     "frames": uint8_image(out.frames)})
     ids = [tok.encode(t).tolist() for t in ("", PIPELINE_PROMPT)]
     return {"prompt": PIPELINE_PROMPT, "negative_prompt": "", "prompt_ids": ids, "image": uint8_image(image),
             "noise": tensor(noise), "mask": tensor(mask), "runs": runs}

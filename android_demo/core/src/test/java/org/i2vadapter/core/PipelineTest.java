@@ -43,20 +43,28 @@ class PipelineTest {
     @Test
     void wholeRunsMatchRuntimePy() {
         List<Object> runs = Golden.list(golden.get("runs"));
-        assertEquals(2, runs.size());
+        assertEquals(4, runs.size());
+        FspConfig bundleFsp = manifest.fspConfig();
         for (Object o : runs) {
             Map<String, Object> run = Golden.obj(o);
-            String name = Json.string(run.get("scheduler"), "scheduler");
-            I2VPipeline pipe = I2VPipeline.fromManifest(manifest, stages(), tokenizer);
-            I2VPipeline.Result r = pipe.generate(request(name), null, null);
+            I2VPipeline.Request req = request(Json.string(run.get("scheduler"), "scheduler"));
+            req.steps = Json.integer(run.get("steps"), "steps");
+            req.guidance = Json.number(run.get("guidance"), "guidance");
+            req.negativePrompt = Json.string(run.get("negative_prompt"), "negative_prompt");
+            req.colourMatch = Json.bool(run.get("color_match"), "color_match");
+            req.fsp = new FspConfig(Json.bool(run.get("fsp_enabled"), "fsp_enabled"), bundleFsp.maskP, bundleFsp.blurKernel,
+                    bundleFsp.blurSigma, Json.number(run.get("fsp_strength"), "fsp_strength"));
+            String what = req.scheduler + " " + req.steps + " steps, guidance " + req.guidance + ", FSP "
+                    + (req.fsp.enabled ? "strength " + req.fsp.strength : "off");
+            I2VPipeline.Result r = I2VPipeline.fromManifest(manifest, stages(), tokenizer).generate(req, null, null);
             float[] ts = Json.floats(run.get("timesteps"), "timesteps");
             double[] expected = new double[ts.length];
             for (int i = 0; i < ts.length; i++) {
                 expected[i] = ts[i];
             }
-            assertArrayEquals(expected, r.timesteps, name + " timesteps");
-            Golden.assertClose(Golden.tensor(run.get("latents")), r.latents, name + " final latents");
-            Golden.assertSameFrames(Golden.frames(run.get("frames")), r.frames, name + " frames");
+            assertArrayEquals(expected, r.timesteps, what + ": timesteps");
+            Golden.assertClose(Golden.tensor(run.get("latents")), r.latents, what + ": final latents");
+            Golden.assertSameFrames(Golden.frames(run.get("frames")), r.frames, what + ": frames");
         }
     }
 
