@@ -121,6 +121,9 @@ class MainActivity : ComponentActivity() {
         }
         val tok = manifest.tokenizerDirectory()
         val tokenizer = ClipTokenizer.fromFiles(File(tok, "vocab.json"), File(tok, "merges.txt"))
+        val tokens = tokenizer.tokenize(text).size
+        // As diffusers (and runtime_py) do, a long prompt is truncated; say so next to the progress.
+        val note = if (tokens > ClipTokenizer.MAX_LENGTH - 2) "  (prompt cut to ${ClipTokenizer.MAX_LENGTH - 2} of $tokens tokens)" else ""
         val accelerators = linkedMapOf<String, String>()
         LiteRtStageRunner(this, manifest) { stage, acc -> accelerators[stage] = acc.name; post("$stage on ${acc.name}") }
             .use { runner ->
@@ -132,7 +135,7 @@ class MainActivity : ComponentActivity() {
                     override fun onStep(step: Int, total: Int, timestep: Double) = runOnUiThread {
                         progress.max = total
                         progress.progress = step
-                        status.text = "step $step/$total  ${accelerators["unet"] ?: ""}"
+                        status.text = "step $step/$total  ${accelerators["unet"] ?: ""}$note"
                     }
                 }
                 val result = pipeline.generate(request, listener, signal)
