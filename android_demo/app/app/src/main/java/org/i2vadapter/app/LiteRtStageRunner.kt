@@ -23,6 +23,9 @@ import org.i2vadapter.core.Tensor
  *
  * [release] closes a stage's compiled models and buffers: the pipeline frees the text and image
  * encoders before the UNet loop and the UNet before decoding, so one large model is resident at a time.
+ *
+ * The LiteRT sources cited below (github.com/google-ai-edge/LiteRT, litert/kotlin/src/main/kotlin/com/google/ai/
+ * edge/litert/) have these signatures unchanged at tag v2.2.0 and on main as of 2026-08-21.
  */
 class LiteRtStageRunner(
     context: Context,
