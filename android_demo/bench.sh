@@ -28,7 +28,8 @@
 #              "init_ms", "avg_ms", "min_ms", "max_ms", "peak_mem_mb" (null when not reported),
 #              "error" (failed rows only)}]}
 # Times are milliseconds as benchmark_model prints them ("Model initialization", "Inference (avg/min/max)",
-# "Peak memory").
+# "Peak memory"). Flags and summary lines as in LiteRT's litert/tools/benchmark_litert_model.h (the same at
+# tag v2.2.0 and on main, 2026-08-21); build it with Bazel: //litert/tools:benchmark_model, --config=android_arm64.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
