@@ -16,13 +16,15 @@ import importlib
 import importlib.util
 import json
 import logging
+import multiprocessing
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from export.bundle import load_manifest
 
-from .options import BenchmarkPlan
+from .options import LARGE_PRESETS, BenchmarkPlan
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +67,22 @@ class ModelSet:
     """Bundles by precision and why the missing ones are missing."""
 
     bundles: dict[str, Bundle] = field(default_factory=dict)
+    # (precision, backend) -> a bundle holding only that backend (a recipe quantized per target)
+    by_target: dict[tuple[str, str], Bundle] = field(default_factory=dict)
     # (precision, backend) -> reason; backend "*" means every backend of that precision
     unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
     variants: dict[str, Bundle] = field(default_factory=dict)  # base / naive / fused UNet
+    variant_reason: dict[str, str] = field(default_factory=dict)  # backend -> why its variants are missing
+
+    def bundle_for(self, precision: str, backend: str) -> Bundle | None:
+        return self.by_target.get((precision, backend)) or self.bundles.get(precision)
 
     def reason(self, precision: str, backend: str, stage: str) -> str | None:
         """None if the model exists, else why not."""
         for key in ((precision, backend), (precision, "*")):
             if key in self.unavailable:
                 return self.unavailable[key]
-        bundle = self.bundles.get(precision)
+        bundle = self.bundle_for(precision, backend)
         if bundle is None:
             return f"not available: no {precision} bundle"
         if not bundle.has(stage, backend):
@@ -89,8 +97,28 @@ def _export_options(plan: BenchmarkPlan, out: Path, targets: tuple[str, ...], st
                          random_weights=plan.cfg.name != "tiny", overwrite=True, **extra)
 
 
+_EXPORT_ERRORS = (ValueError, RuntimeError, MemoryError, OSError)  # RuntimeError covers a dead child
+
+
+def _child_export(options, level: int) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("export").setLevel(level)
+    from export.exporter import export_bundle
+
+    export_bundle(options)
+
+
+def _export_in_child(options) -> None:
+    """`export_bundle` in a spawned child, so the parent never holds a PyTorch model (5+ GB at full
+    size) while the measurement children build theirs."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(_child_export, options, logger.getEffectiveLevel()).result()
+
+
 def export_fp32(plan: BenchmarkPlan, work: Path, models: ModelSet) -> None:
-    """Export (or adopt `--bundle`) the fp32 bundle; a target that cannot be exported is recorded."""
+    """Export (or adopt `--bundle`) the fp32 bundle. If the targets cannot be exported together,
+    each is tried alone; one that still fails becomes the reason of its rows."""
     if plan.options.bundle is not None:
         bundle = Bundle(Path(plan.options.bundle), load_manifest(plan.options.bundle))
         found = bundle.manifest["preset"]["name"]
@@ -101,20 +129,23 @@ def export_fp32(plan: BenchmarkPlan, work: Path, models: ModelSet) -> None:
     targets = tuple(b for b in RUNTIME_BACKENDS if b in plan.backends)
     if not targets:
         return
-    from export.exporter import export_bundle
-
     out = work / "bundle-fp32"
     try:
-        export_bundle(_export_options(plan, out, targets, plan.stages))
-    except ValueError as err:  # e.g. a stage too large for one TFLite flatbuffer: keep the other target
-        if "tflite" not in targets or len(targets) == 1:
-            for t in targets:
-                models.unavailable[("fp32", t)] = f"not available: export failed: {err}"
+        _export_in_child(_export_options(plan, out, targets, plan.stages))
+        models.bundles["fp32"] = Bundle(out, load_manifest(out))
+        return
+    except _EXPORT_ERRORS as err:
+        if len(targets) == 1:
+            models.unavailable[("fp32", targets[0])] = f"not available: export failed: {type(err).__name__}: {err}"
             return
-        logger.warning("tflite export refused (%s); exporting onnx only", err)
-        models.unavailable[("fp32", "tflite")] = f"not available: {err}"
-        export_bundle(_export_options(plan, out, ("onnx",), plan.stages))
-    models.bundles["fp32"] = Bundle(out, load_manifest(out))
+        logger.warning("exporting %s together failed (%s); one target at a time", "+".join(targets), err)
+    for target in targets:
+        one = work / f"bundle-fp32-{target}"
+        try:
+            _export_in_child(_export_options(plan, one, (target,), plan.stages))
+            models.by_target[("fp32", target)] = Bundle(one, load_manifest(one))
+        except _EXPORT_ERRORS as err:
+            models.unavailable[("fp32", target)] = f"not available: export failed: {type(err).__name__}: {err}"
 
 
 def quantize_api():
@@ -125,38 +156,55 @@ def quantize_api():
     return api if hasattr(api, "quantize_bundle") else None
 
 
-def quantize_all(plan: BenchmarkPlan, work: Path, models: ModelSet) -> None:
-    """One quantized bundle per non-fp32 precision, through `quantize.api` when it exists."""
+def _quantize(api, fp32: Bundle, precision: str, out: Path, targets: tuple[str, ...] | None) -> Bundle:
+    """One `quantize_bundle` call (no video evaluation, no floor gate: the benchmark reports the PSNR)."""
+    import inspect
+
+    wanted = {"overwrite": True, "progress": False, "targets": targets, "evaluate_video": False, "gate": False}
+    accepted = inspect.signature(api.quantize_bundle).parameters
+    api.quantize_bundle(fp32.directory, precision, out, **{k: v for k, v in wanted.items() if k in accepted})
+    return Bundle(out, load_manifest(out))
+
+
+_QUANTIZE_ERRORS = (ValueError, RuntimeError, NotImplementedError, ImportError, OSError)
+
+
+def quantize_all(plan: BenchmarkPlan, work: Path, models: ModelSet, progress=None) -> None:
+    """One quantized bundle per non-fp32 precision through `quantize.api`, when it exists. A recipe
+    that one target cannot run is retried per target, so the other target's rows still come."""
     wanted = [p for p in plan.precisions if p != "fp32"]
-    if not wanted:
-        return
-    api = quantize_api()
-    fp32 = models.bundles.get("fp32")
+    api = quantize_api() if wanted else None
+    fp32 = models.bundles.get("fp32")  # quantize needs one bundle with every target
     for precision in wanted:
-        if api is None:
-            models.unavailable[(precision, "*")] = QUANTIZE_MISSING
-        elif fp32 is None:
-            models.unavailable[(precision, "*")] = "not available: no fp32 bundle to quantize"
-        else:
-            out = work / f"bundle-{precision}"
+        if api is None or fp32 is None:
+            models.unavailable[(precision, "*")] = QUANTIZE_MISSING if api is None else "not available: no fp32 bundle to quantize"
+            continue
+        if progress:
+            progress(f"quantizing the fp32 bundle: {precision}")
+        try:
+            models.bundles[precision] = _quantize(api, fp32, precision, work / f"bundle-{precision}", None)
+            continue
+        except _QUANTIZE_ERRORS as err:
+            logger.warning("quantize %s for all targets failed (%s); trying each target", precision, err)
+        for target in fp32.manifest["targets"]:
             try:
-                api.quantize_bundle(fp32.directory, precision, out)
-                models.bundles[precision] = Bundle(out, load_manifest(out))
-            except (ValueError, RuntimeError, NotImplementedError, ImportError, OSError) as err:
-                models.unavailable[(precision, "*")] = f"not available: quantize_bundle({precision!r}) failed: {err}"
+                models.by_target[(precision, target)] = _quantize(api, fp32, precision, work / f"bundle-{precision}-{target}", (target,))
+            except _QUANTIZE_ERRORS as err:
+                models.unavailable[(precision, target)] = f"not available: quantize_bundle({precision!r}, {target}) failed: {err}"
 
 
-def _export_variant(plan: BenchmarkPlan, variant: str, out: Path, targets: tuple[str, ...]) -> Bundle:
-    """The UNet stage of `variant` converted for `targets` into `out`, with a minimal manifest."""
+def _child_export_variant(preset: str, variant: str, out: Path, targets: tuple[str, ...]) -> None:
+    """In a child: the UNet stage of `variant` converted for `targets` into `out`, plus a minimal
+    manifest (`stages.unet.io/targets`, as the runtime reads it)."""
     import torch
 
     from export.converters import export_stage
-    from i2v_adapter.config import AttentionVariant
+    from i2v_adapter.config import AttentionVariant, get_preset
     from i2v_adapter.models import build_unet
     from i2v_adapter.stage_modules import UNetStage, sample_torch_inputs
     from i2v_adapter.stages import stage_specs
 
-    cfg = plan.cfg
+    cfg = get_preset(preset)
     if variant != "base":
         cfg = cfg.with_overrides(attention=AttentionVariant(variant))
     module = UNetStage(build_unet(cfg, with_adapter=variant != "base")).eval()
@@ -171,20 +219,32 @@ def _export_variant(plan: BenchmarkPlan, variant: str, out: Path, targets: tuple
     shutil.rmtree(out / "_work", ignore_errors=True)
     manifest = {"preset": {"name": cfg.name}, "variant": variant, "stages": {"unet": record}}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return Bundle(out, manifest)
 
 
 def export_variants(plan: BenchmarkPlan, work: Path, models: ModelSet) -> None:
     """base / naive / fused UNets for the runtime backends (the fp32 bundle's UNet serves as `fused`
-    when it was exported with the default graph options)."""
+    when it was exported with the default graph options). On mobile / sd15 only PyTorch compares them:
+    three more full-size exports would take longer than the whole rest of the run."""
     targets = tuple(b for b in RUNTIME_BACKENDS if b in plan.backends and models.reason("fp32", b, "unet") is None)
-    if not targets:
+    if plan.cfg.name in LARGE_PRESETS:
+        for t in targets:
+            models.variant_reason[t] = f"not measured on {plan.cfg.name}: one full-size export per variant (PyTorch rows compare them)"
         return
-    fp32 = models.bundles["fp32"]
-    reuse_fused = all(fp32.manifest.get("graph_options", {}).get(k) == v for k, v in _DEFAULT_GRAPH.items())
-    for variant in ("base", "naive", "fused"):
+    fp32 = models.bundles.get("fp32")
+    graph = fp32.manifest.get("graph_options", {}) if fp32 is not None else None
+    reuse_fused = graph is not None and all(graph.get(k) == v for k, v in _DEFAULT_GRAPH.items())
+    context = multiprocessing.get_context("spawn")
+    for variant in ("base", "naive", "fused") if targets else ():
         if variant == "fused" and reuse_fused:
             models.variants[variant] = fp32
             continue
         logger.info("exporting the %s UNet for %s", variant, ", ".join(targets))
-        models.variants[variant] = _export_variant(plan, variant, work / f"unet-{variant}", targets)
+        out = work / f"unet-{variant}"
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                pool.submit(_child_export_variant, plan.cfg.name, variant, out, targets).result()
+        except _EXPORT_ERRORS as err:
+            for t in targets:
+                models.variant_reason[t] = f"not available: exporting the {variant} UNet failed: {type(err).__name__}: {err}"
+            return
+        models.variants[variant] = Bundle(out, json.loads((out / "manifest.json").read_text(encoding="utf-8")))

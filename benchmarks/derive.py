@@ -24,11 +24,18 @@ def calls_per_video(stages: list[str], num_frames: int, steps: int) -> dict[str,
     return {s: counts[s] for s in stages if s in counts}
 
 
-def median_of(rows: list[dict], stage: str, backend: str, precision: str, variant: str = ADAPTED) -> float | None:
-    """The median ms of the matching measured row, or None if it was not measured (or failed)."""
+def median_of(rows: list[dict], stage: str, backend: str, precision: str, variant: str = ADAPTED, key: str = "median_ms") -> float | None:
+    """The median ms (or `key`) of the matching measured row, None if it was not measured (or failed).
+
+    Phone rows from `benchmark_model` may carry only the mean: then the mean stands in for the median."""
     for row in rows:
         if (row["stage"], row["backend"], row["precision"], row["variant"]) == (stage, backend, precision, variant):
-            return row["latency_ms"]["median_ms"] if row.get("status") == "ok" else None
+            if row.get("status") != "ok":
+                return None
+            latency = row["latency_ms"]
+            if latency.get(key) is None and key == "median_ms":
+                return latency.get("mean_ms")
+            return latency.get(key)
     return None
 
 
@@ -59,10 +66,13 @@ def _ratio(num: float | None, den: float | None) -> float | None:
 
 
 def adapter_cost(rows: list[dict]) -> list[dict]:
-    """Per backend: base, naive and fused UNet step ms and the adapted / base ratios."""
+    """Per backend: base, naive and fused UNet step ms and the adapted / base ratios, of the medians
+    and (`*_min`) of the fastest calls: on a shared machine other processes only ever add time, so the
+    ratio of minima is the one least disturbed by them."""
     out = []
     for backend in BACKENDS:
         ms = {v: median_of(rows, "unet", backend, "fp32", v) for v in ("base", "naive", "fused")}
+        fastest = {v: median_of(rows, "unet", backend, "fp32", v, key="min_ms") for v in ("base", "naive", "fused")}
         if all(v is None for v in ms.values()):
             continue
         out.append({
@@ -70,6 +80,8 @@ def adapter_cost(rows: list[dict]) -> list[dict]:
             **{f"{v}_ms": m for v, m in ms.items()},
             "naive_vs_base": _ratio(ms["naive"], ms["base"]),
             "fused_vs_base": _ratio(ms["fused"], ms["base"]),
+            "naive_vs_base_min": _ratio(fastest["naive"], fastest["base"]),
+            "fused_vs_base_min": _ratio(fastest["fused"], fastest["base"]),
         })
     return out
 
@@ -82,17 +94,21 @@ def backend_ratios(rows: list[dict], stages: list[str]) -> list[dict]:
         for backend in ("onnx", "tflite"):
             r = _ratio(median_of(rows, stage, backend, "fp32"), torch_ms)
             if r is not None:
-                out.append({"stage": stage, "backend": backend, "vs_torch": r})
+                fastest = _ratio(median_of(rows, stage, backend, "fp32", key="min_ms"),
+                                 median_of(rows, stage, "torch", "fp32", key="min_ms"))
+                out.append({"stage": stage, "backend": backend, "vs_torch": r, "vs_torch_min": fastest})
     return out
 
 
 def targets(rows: list[dict], cost: list[dict]) -> list[dict]:
     """The issue's targets with the measured value and whether it is met (None: not measured)."""
     onnx_vs_torch = _ratio(median_of(rows, "unet", "onnx", "fp32"), median_of(rows, "unet", "torch", "fp32"))
+    fastest = _ratio(median_of(rows, "unet", "onnx", "fp32", key="min_ms"), median_of(rows, "unet", "torch", "fp32", key="min_ms"))
     out = [{
         "name": "onnxruntime fp32 UNet step / PyTorch eager",
         "limit": TARGET_ONNX_VS_TORCH,
         "value": onnx_vs_torch,
+        "value_fastest": fastest,
         "met": None if onnx_vs_torch is None else onnx_vs_torch <= TARGET_ONNX_VS_TORCH,
     }]
     for entry in cost:
@@ -101,6 +117,7 @@ def targets(rows: list[dict], cost: list[dict]) -> list[dict]:
             "name": f"fused adapted UNet / base T2V UNet ({entry['backend']})",
             "limit": TARGET_FUSED_VS_BASE,
             "value": value,
+            "value_fastest": entry.get("fused_vs_base_min"),
             "met": None if value is None else value <= TARGET_FUSED_VS_BASE,
         })
     return out

@@ -18,7 +18,7 @@ PRECISIONS = ("fp32", "fp16", "int8-weight-only", "int8-dynamic", "w8a16", "int8
 LARGE_PRESETS = ("mobile", "sd15")
 # Warm-up and timed calls when not given: a tiny stage takes milliseconds, a full-size UNet step
 # takes minutes on 2 cores (one timed call, no warm-up).
-DEFAULT_CALLS = {"tiny": (2, 7), "large": (0, 1)}
+DEFAULT_CALLS = {"tiny": (2, 10), "large": (0, 1)}
 
 
 @dataclass(frozen=True)

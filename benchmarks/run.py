@@ -25,7 +25,7 @@ from i2v_adapter.media import atomic_output_dir
 
 from . import derive
 from .bundles import ModelSet, export_fp32, export_variants, quantize_all
-from .jobs import ADAPTED, BACKENDS, Job, measure_group
+from .jobs import ADAPTED, BACKENDS, UNET_VARIANTS, Job, measure_group
 from .options import LARGE_PRESETS, PRECISIONS, BenchmarkOptions, BenchmarkPlan, plan_benchmark
 from .report import render_markdown, write_plots
 from .results import REPORT_NAME, RESULTS_NAME, SCHEMA, machine_info, now_utc, versions, write_json
@@ -50,7 +50,7 @@ def _job(plan: BenchmarkPlan, models: ModelSet, stage: str, backend: str, precis
 
     bundle = record = None
     if backend != "torch":
-        source = models.variants[variant] if variant != ADAPTED else models.bundles[precision]
+        source = models.variants[variant] if variant != ADAPTED else models.bundle_for(precision, backend)
         bundle, record = str(source.directory), source.stage_record(stage)
     return Job(stage=stage, backend=backend, precision=precision, preset=plan.cfg.name,
                spec=stage_specs(plan.cfg)[stage].to_dict(), warmup=plan.warmup, repeats=plan.repeats,
@@ -80,15 +80,18 @@ def _stage_groups(plan: BenchmarkPlan, models: ModelSet) -> tuple[list[list[Job]
     return groups, skipped
 
 
-def _variant_groups(plan: BenchmarkPlan, models: ModelSet) -> list[list[Job]]:
-    """Per backend, the base / naive / fused UNets side by side (fp32)."""
+def _variant_groups(plan: BenchmarkPlan, models: ModelSet) -> tuple[list[list[Job]], list[dict]]:
+    """Per backend, the base / naive / fused UNets side by side (fp32); rows for backends without them."""
     if not plan.options.adapter_cost or "unet" not in plan.stages:
-        return []
-    groups = []
+        return [], []
+    groups, skipped = [], []
     for backend in plan.backends:
-        if backend == "torch" or all(v in models.variants for v in ("base", "naive", "fused")):
-            groups.append([_job(plan, models, "unet", backend, "fp32", v) for v in ("base", "naive", "fused")])
-    return groups
+        if backend == "torch" or all(v in models.variants for v in UNET_VARIANTS):
+            groups.append([_job(plan, models, "unet", backend, "fp32", v) for v in UNET_VARIANTS])
+        else:
+            reason = models.variant_reason.get(backend, f"not available: no {backend} model of the UNet")
+            skipped += [_unavailable_row("unet", backend, "fp32", reason, v) for v in UNET_VARIANTS]
+    return groups, skipped
 
 
 def _measure(groups: list[list[Job]], plan: BenchmarkPlan, progress) -> list[dict]:
@@ -118,7 +121,7 @@ def _attach_sizes(rows: list[dict], models: ModelSet) -> None:
             row["size_bytes"] = row.pop("module_bytes", None)
             continue
         row.pop("module_bytes", None)
-        source = models.variants.get(row["variant"]) if row["variant"] != ADAPTED else models.bundles.get(row["precision"])
+        source = models.variants.get(row["variant"]) if row["variant"] != ADAPTED else models.bundle_for(row["precision"], row["backend"])
         if source is not None and source.has(row["stage"], row["backend"]):
             row["size_bytes"] = source.size_bytes(row["stage"], row["backend"])
             row["psnr_db"] = source.psnr_db(row["stage"], row["backend"])
@@ -163,7 +166,8 @@ def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: 
         "targets": derive.targets(measured, cost),
         "estimate": estimate,
         "notes": notes,
-        "bundles": {p: str(b.directory) for p, b in models.bundles.items()},
+        "bundles": {**{p: str(b.directory) for p, b in models.bundles.items()},
+                    **{f"{p}/{t}": str(b.directory) for (p, t), b in models.by_target.items()}},
     }
 
 
@@ -177,12 +181,13 @@ def run_benchmark(options: BenchmarkOptions) -> dict:
         models = ModelSet()
         progress(f"preset {plan.cfg.name}: exporting the fp32 bundle ({', '.join(plan.stages)})")
         export_fp32(plan, work, models)
-        quantize_all(plan, work, models)
+        quantize_all(plan, work, models, progress)
         if options.adapter_cost and "unet" in plan.stages:
             progress("exporting the base / naive / fused UNets")
             export_variants(plan, work, models)
         groups, skipped = _stage_groups(plan, models)
-        rows = _measure(groups + _variant_groups(plan, models), plan, progress) + skipped
+        variant_groups, variant_skipped = _variant_groups(plan, models)
+        rows = _measure(groups + variant_groups, plan, progress) + skipped + variant_skipped
         _attach_sizes(rows, models)
         results = _results(plan, rows, models, _estimate(plan, models, progress), started)
         results["plots"] = write_plots(results, out)
@@ -204,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", help="comma-separated stages (default: all of tiny; unet for mobile / sd15)")
     p.add_argument("--threads", type=int, help="threads for every backend (default: all cores)")
     p.add_argument("--warmup", type=int, help="untimed calls before timing (default: 2 tiny, 0 large)")
-    p.add_argument("--repeats", type=int, help="timed calls per row (default: 7 tiny, 1 large)")
+    p.add_argument("--repeats", type=int, help="timed calls per row (default: 10 tiny, 1 large)")
     p.add_argument("--steps", type=int, help="denoising steps of the per-video figure (default: the preset's)")
     p.add_argument("--spin", action="store_true",
                    help="let idle threads busy-wait (OpenMP / onnxruntime defaults); default: passive, for shared machines")
