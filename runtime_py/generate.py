@@ -90,7 +90,8 @@ class NamedFailures:
         try:
             return self.runner.run(name, feeds)
         except Exception as err:  # past the contract check, anything raised comes from the runtime
-            where = getattr(self.runner, "files", {}).get(name, "its model")
+            files = getattr(self.runner, "files", {})  # a chunked stage has files `<stage>.chunk<i>`
+            where = files.get(name) or ", ".join(str(p) for k, p in files.items() if k.startswith(f"{name}.")) or "its model"
             raise StageRunError(f"stage {name} ({where}) failed in the runtime: {type(err).__name__}: {err}") from err
 
 

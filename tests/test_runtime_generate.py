@@ -113,6 +113,14 @@ def test_music_is_resampled_trimmed_and_faded(music, tmp_path):
     assert short.samples.shape == (2, 22050)  # kept whole: the video ends in silence
 
 
+def test_audio_cli_writes_a_wav_once(tmp_path, capsys):
+    out = tmp_path / "music.wav"
+    assert audio.main(["--out", str(out), "--seconds", "1.5", "--sample-rate", "48000"]) == 0
+    track = audio.load_music(out, 10.0, sample_rate=48000, fade=0.0)
+    assert track.samples.shape == (2, 72000) and 0.3 < np.abs(track.samples).max() <= 0.41
+    assert audio.main(["--out", str(out)]) == 2 and "output already exists" in capsys.readouterr().err
+
+
 def test_undecodable_music_is_one_clear_error(tmp_path):
     bad = tmp_path / "song.mp3"
     bad.write_bytes(b"this is not an mp3" * 50)
