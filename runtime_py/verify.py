@@ -17,7 +17,8 @@ Checks, each with its figures and threshold in the report:
   `CLIPTokenizer` over the same files (identical);
 - fsp: numpy vs torch Frame Similarity Prior with the same noise and mask (max-abs, in the
   variance-preserving units the UNet sees);
-- end to end: the same image, prompts, noise and FSP mask through `I2VPipeline` and the runtime:
+- end to end: the same image, prompts, noise and FSP mask through `I2VPipeline` and the runtime
+  (DDIM, the scheduler the PyTorch pipeline runs; the others are covered step by step above):
   PSNR (peak 255) of every frame, final latent max-abs, and per step the correlation of the UNet's
   cond - uncond delta (a quantized UNet that loses the text shows here first);
 - metrics: FlowScore, WarpingError and first-frame SSIM/PSNR of both videos (`runtime_py.metrics`).
