@@ -10,11 +10,17 @@ transformers layouts), stored as float16 and upcast to the module's dtype on loa
   training; shipped so the text embedding the UNet learnt does not depend on an init routine.
 
 `load_trained` puts any subset onto built components. Keys and shapes are checked by name.
+The files are made from the three training stages' outputs by
+
+    python -m i2v_adapter.shipped --vae runs/tiny/vae/vae.safetensors --unet runs/tiny/t2v/unet.safetensors \
+        --adapter runs/tiny/adapter/adapter.safetensors --out i2v_adapter/weights/tiny
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 from pathlib import Path
 
 import torch
@@ -22,6 +28,7 @@ from torch import nn
 
 from .adapter import (
     check_state_dict,
+    i2v_adapter_state_dict,
     install_i2v_adapter,
     is_installed,
     load_i2v_adapter,
@@ -91,3 +98,47 @@ def load_shipped(components) -> None:
         missing = [p for p in PARTS if not (folder / f"{p}.safetensors").is_file()]
         raise FileNotFoundError(f"expected trained weights {missing} in {folder}, found none for them")
     load_trained(components, **{part: folder / f"{part}.safetensors" for part in PARTS})
+
+
+def write_weights_folder(components, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Every part of `components` as float16 files in `out` (atomically), the layout `load_shipped` reads."""
+    from .media import atomic_output_dir
+
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        for part in ("vae", "unet", "text_encoder"):
+            save_module_weights(getattr(components, part), tmp / f"{part}.safetensors")
+        adapter = {k: v.half() for k, v in i2v_adapter_state_dict(components.unet).items()}
+        save_safetensors(adapter, tmp / "adapter.safetensors", metadata={"format": "i2v-adapter"})
+    return Path(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m i2v_adapter.shipped", description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--vae", type=Path, required=True, help="stage vae output (vae.safetensors)")
+    p.add_argument("--unet", type=Path, required=True, help="stage t2v output (unet.safetensors)")
+    p.add_argument("--adapter", type=Path, required=True, help="stage adapter output (adapter.safetensors)")
+    p.add_argument("--out", type=Path, required=True, help="weights folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import get_preset
+    from .models import build_components
+
+    args = build_parser().parse_args(argv)
+    try:
+        components = build_components(get_preset(args.preset))
+        load_trained(components, vae=args.vae, unet=args.unet, adapter=args.adapter)
+        write_weights_folder(components, args.out, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {', '.join(f'{p}.safetensors' for p in PARTS)} to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

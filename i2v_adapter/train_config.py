@@ -86,6 +86,10 @@ class TrainConfig:
     # Stage `vae`: weight of the mean per-element KL term, and the square crop size (0: whole frames)
     kl_weight: float = 1e-4
     vae_crop: int = 64
+    # The VAE's GroupNorm group count (None: the preset's). With 2 channels per group (the tiny VAE's
+    # 16 channels in 8 groups) a flat-coloured region normalises to +-1 whatever its colour, so the
+    # decoder cannot reproduce colour; 4 groups keep 2 degrees of freedom per group.
+    vae_norm_num_groups: int | None = None
 
     def verify(self) -> None:
         """Raise `ValueError` naming the field, what was expected and what was found."""
@@ -97,6 +101,8 @@ class TrainConfig:
         _expect_int("seed", self.seed, low=0)
         if self.num_frames is not None:
             _expect_int("num_frames", self.num_frames, low=2)
+        if self.vae_norm_num_groups is not None:
+            _expect_int("vae_norm_num_groups", self.vae_norm_num_groups, low=1)
         floats = (
             "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
             "adapter_out_init_std", "kl_weight",
@@ -124,10 +130,13 @@ class TrainConfig:
 
     def preset_config(self) -> PresetConfig:
         """The model preset with this run's overrides (frame count, W_O' initialisation)."""
+        preset = get_preset(self.preset)
         changes = {"adapter_out_init_std": self.adapter_out_init_std}
         if self.num_frames is not None:
             changes["num_frames"] = self.num_frames
-        return get_preset(self.preset).with_overrides(**changes)
+        if self.vae_norm_num_groups is not None:
+            changes["vae"] = dataclasses.replace(preset.vae, norm_num_groups=self.vae_norm_num_groups)
+        return preset.with_overrides(**changes)
 
     def with_overrides(self, **changes) -> "TrainConfig":
         cfg = dataclasses.replace(self, **changes)

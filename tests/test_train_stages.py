@@ -195,6 +195,7 @@ def test_stage_configs_parse():
     for name, stage in expected.items():
         tcfg = TrainConfig.from_json(CONFIGS / name)
         assert tcfg.stage.value == stage and tcfg.preset_config().num_frames == 8
+        assert tcfg.preset_config().vae.norm_num_groups == 4  # the three stages share one VAE architecture
     with pytest.raises(ValueError, match="expected kl_weight >= 0, got -1"):
         TrainConfig(stage=TrainStage.VAE, kl_weight=-1).verify()
     with pytest.raises(ValueError, match="expected vae_crop to be an integer >= 0, got 2.5"):

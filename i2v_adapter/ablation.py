@@ -1,0 +1,184 @@
+"""`python -m i2v_adapter.ablation`: the paper's Table 3 in miniature, on the tiny model.
+
+    python -m i2v_adapter.ablation --out runs/ablation                      # shipped tiny weights
+    python -m i2v_adapter.ablation --weights DIR --bundle-int8 B --out runs/ablation
+
+A fixed held-out set: frame 0 of procedural clips drawn with a seed never used in training
+(`HELD_OUT_SEED`), with the clip's own caption as the prompt ("a red circle moves to the right on a
+plain background"). Variants, each generated with the same seed per image:
+
+- `t2v`: the base text-to-video model, I2V-Adapter removed, no FSP (frame 0 is still put in clean);
+- `adapter`: with the I2V-Adapter, no FSP (start from pure noise);
+- `adapter+fsp`: with the adapter and the Frame Similarity Prior (the default pipeline);
+- `int8 bundle` (with `--bundle-int8`): the default pipeline on an exported, quantized bundle through
+  the numpy runtime (`runtime_py`).
+
+Metrics per video (`runtime_py.metrics`): FlowScore (px/frame), WarpingError, first-frame SSIM and
+PSNR over frames 1..F-1; plus `direction`: for clips that translate, whether the mean optical flow
+over moving pixels points the way the caption says (the share of such videos that do).
+Writes `ablation.json` (per video and means) and `ablation.md` (the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+HELD_OUT_SEED = 90210  # training used seeds 0, 1, 2
+VARIANTS = ("t2v", "adapter", "adapter+fsp")
+_DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+
+
+def held_out_set(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
+    """`(image (H, W, 3) uint8, prompt, motion)` for the first `count` held-out clips."""
+    from .data import SyntheticClips
+
+    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=HELD_OUT_SEED)
+    return [(clips[i][0][0], clips[i][1], clips.spec(i).motion) for i in range(count)]
+
+
+def motion_direction_ok(frames: np.ndarray, motion: str) -> bool | None:
+    """For a translating motion: does the mean flow of moving pixels (> 0.5 px/frame) point that way?"""
+    from runtime_py.metrics import optical_flow
+
+    if motion not in _DIRECTIONS:
+        return None
+    flows = np.stack([optical_flow(a, b) for a, b in zip(frames[:-1], frames[1:])])  # (F-1, H, W, 2)
+    moving = np.linalg.norm(flows, axis=-1) > 0.5
+    if not moving.any():
+        return False
+    mean = flows[moving].mean(axis=0)  # (2,) dx, dy
+    return bool(np.dot(mean, _DIRECTIONS[motion]) > 0.5 * np.linalg.norm(mean))
+
+
+def generate_variant(pipe, variant: str, image, prompt: str, seed: int) -> np.ndarray:
+    """`(F, H, W, 3)` uint8 from the PyTorch pipeline; FSP only in `adapter+fsp`."""
+    from .pipeline import with_fsp
+
+    fsp = with_fsp(pipe.config.fsp, enabled=variant == "adapter+fsp")
+    return pipe(image, prompt, seed=seed, fsp=fsp, progress=False).frames
+
+
+def pipelines(weights: Path | None, preset: str):
+    """`{variant: pipeline}`: one with the adapter, one with it removed (same weights otherwise)."""
+    from .adapter import remove_i2v_adapter
+    from .config import get_preset
+    from .models import build_components
+    from .pipeline import I2VPipeline
+    from .shipped import PARTS, load_trained
+
+    def build():
+        components = build_components(get_preset(preset))
+        if weights is not None:
+            files = {p: weights / f"{p}.safetensors" for p in PARTS if (weights / f"{p}.safetensors").is_file()}
+            load_trained(components, **files)
+        return components
+
+    base = build()
+    remove_i2v_adapter(base.unet)
+    with_adapter = I2VPipeline(build())
+    return {"t2v": I2VPipeline(base), "adapter": with_adapter, "adapter+fsp": with_adapter}
+
+
+def evaluate(frames: np.ndarray, image: np.ndarray, motion: str) -> dict:
+    from runtime_py.metrics import video_metrics
+
+    row = video_metrics(frames, image).to_dict()
+    row.pop("flow_method")
+    row["direction_ok"] = motion_direction_ok(frames, motion)
+    return row
+
+
+def summarise(rows: list[dict]) -> dict:
+    keys = ("flow_score", "warping_error", "first_frame_ssim", "first_frame_psnr_db")
+    out = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys}
+    judged = [r["direction_ok"] for r in rows if r["direction_ok"] is not None]
+    out["direction_accuracy"] = round(float(np.mean(judged)), 3) if judged else None
+    out["direction_judged"] = len(judged)
+    return out
+
+
+def markdown_table(summary: dict[str, dict], count: int) -> str:
+    lines = [
+        f"| variant ({count} held-out images) | FlowScore (px/frame) | WarpingError | first-frame SSIM | "
+        "first-frame PSNR (dB) | direction as captioned |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in summary.items():
+        direction = "n/a" if s["direction_accuracy"] is None else f"{s['direction_accuracy']:.2f} of {s['direction_judged']}"
+        lines.append(
+            f"| {name} | {s['flow_score']:.3f} | {s['warping_error']:.5f} | {s['first_frame_ssim']:.3f} | "
+            f"{s['first_frame_psnr_db']:.2f} | {direction} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_ablation(weights: Path | None, count: int, preset: str = "tiny", bundle_int8: Path | None = None,
+                 backend: str = "onnx", progress: bool = True) -> tuple[dict, dict]:
+    from tqdm.auto import tqdm
+
+    pipes = pipelines(weights, preset)
+    names = list(VARIANTS)
+    if bundle_int8 is not None:
+        from runtime_py.pipeline import RuntimePipeline
+
+        pipes["int8 bundle"] = RuntimePipeline.from_bundle(bundle_int8, backend)
+        names.append("int8 bundle")
+    cfg = pipes["adapter"].config
+    items = held_out_set(count, cfg)
+    rows: dict[str, list[dict]] = {n: [] for n in names}
+    for i, (image, prompt, motion) in enumerate(tqdm(items, desc="ablation", disable=not progress)):
+        for name in names:
+            pipe = pipes[name]
+            if name == "int8 bundle":
+                frames = pipe(image, prompt, seed=i, progress=False).frames
+            else:
+                frames = generate_variant(pipe, name, image, prompt, seed=i)
+            rows[name].append({"index": i, "prompt": prompt, **evaluate(frames, image, motion)})
+    return rows, {n: summarise(r) for n, r in rows.items()}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m i2v_adapter.ablation", description=__doc__.splitlines()[0])
+    p.add_argument("--weights", type=Path, default=None,
+                   help="a folder of trained weights (i2v_adapter.shipped layout); default: the preset's own")
+    p.add_argument("--count", type=int, default=24, help="held-out images")
+    p.add_argument("--bundle-int8", type=Path, default=None, help="a quantized export bundle to add as a row")
+    p.add_argument("--backend", default="onnx", help="runtime backend for --bundle-int8 (onnx or litert)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (ablation.json, ablation.md)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .media import atomic_output_dir
+
+    args = build_parser().parse_args(argv)
+    if args.count < 1:
+        print(f"error: expected --count >= 1, got {args.count}", file=sys.stderr)
+        return 2
+    try:
+        with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+            rows, summary = run_ablation(args.weights, args.count, bundle_int8=args.bundle_int8,
+                                         backend=args.backend, progress=not args.quiet)
+            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary, "videos": rows}
+            (tmp / "ablation.json").write_text(json.dumps(record, indent=1) + "\n")
+            (tmp / "ablation.md").write_text(markdown_table(summary, args.count))
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(markdown_table(summary, args.count), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
