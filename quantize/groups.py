@@ -9,10 +9,12 @@ group must be computable from what the files carry:
   diffusers...UNetMotionModel_unet/diffusers...CrossAttnDownBlockMotion_0/...;1` -> `CrossAttnDownBlockMotion_0/...`
   (each component is `<class>_<attribute>`; the wrapper, stage and root model components dropped).
 
-A group is the first `GROUP_DEPTH[stage]` components of the module path: for the UNet
+A group is the first `GROUP_DEPTH` (2) components of the module path: for the UNet
 `down_blocks.0/attentions.0` (ONNX) or `CrossAttnDownBlockMotion_0/Transformer2DModel_0` (TFLite),
-i.e. one resnet, spatial transformer or motion module of one block. Names that carry no module path
-(graph inputs, constants) belong to no group.
+i.e. one resnet, spatial transformer or motion module of one block; `encoder/layers.0` for the text
+encoder; `mid_block/resnets.0` for a VAE. Names that carry no module path (graph inputs, constants)
+belong to no group. ONNX and TFLite spell groups differently; a recipe's `keep_float` entry
+`onnx:<group>` or `tflite:<group>` applies to that format only, a bare `<group>` to both.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-GROUP_DEPTH = {"text_encoder": 2, "image_encoder": 2, "vae_encoder": 3, "vae_decoder": 3, "unet": 2}
+GROUP_DEPTH = 2  # e.g. one resnet / transformer / motion module of one UNet block, one CLIP layer
 _TFLITE_ROOT_COMPONENTS = 3  # _NamedOutputs wrapper / stage module / the diffusers or transformers model
 
 
@@ -31,7 +33,7 @@ def onnx_group(node_name: str, stage: str) -> str | None:
     if len(parts) < 3:  # root module and op name only: no module path
         return None
     path = parts[1:-1]  # drop the stage's root module (`unet`, `vae`, `text_encoder`) and the op name
-    return "/".join(path[: GROUP_DEPTH.get(stage, 2)])
+    return "/".join(path[: GROUP_DEPTH])
 
 
 def _tflite_component(component: str) -> str:
@@ -46,7 +48,7 @@ def tflite_group(tensor_name: str, stage: str) -> str | None:
     if len(parts) <= _TFLITE_ROOT_COMPONENTS:
         return None
     path = [_tflite_component(p) for p in parts[_TFLITE_ROOT_COMPONENTS:]]
-    return "/".join(path[: GROUP_DEPTH.get(stage, 2)])
+    return "/".join(path[: GROUP_DEPTH])
 
 
 def group_members(names: Iterable[str], stage: str, fmt: str) -> dict[str, list[str]]:
@@ -58,6 +60,18 @@ def group_members(names: Iterable[str], stage: str, fmt: str) -> dict[str, list[
         if group is not None:
             groups[group].append(name)
     return dict(groups)
+
+
+def for_format(entries: Iterable[str], fmt: str) -> list[str]:
+    """The `keep_float` entries that apply to `fmt`, without their `onnx:` / `tflite:` prefix."""
+    chosen = []
+    for entry in entries:
+        prefix, sep, rest = entry.partition(":")
+        if not sep:
+            chosen.append(entry)
+        elif prefix == fmt:
+            chosen.append(rest)
+    return chosen
 
 
 def check_groups(wanted: Iterable[str], available: Iterable[str], stage: str, fmt: str) -> None:

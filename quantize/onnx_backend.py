@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .groups import group_members
+from .groups import check_groups, for_format, group_members
 from .recipes import Activations, StageRecipe, Weights
 
 logger = logging.getLogger(__name__)
@@ -53,8 +53,7 @@ def stage_groups(path: Path, stage: str) -> dict[str, list[str]]:
 def _selected_nodes(path: Path, stage: str, keep_float: Sequence[str], only_groups: Sequence[str] | None):
     """(excluded node names, nodes to quantize or None) for the group options."""
     groups = stage_groups(path, stage)
-    from .groups import check_groups
-
+    keep_float = for_format(keep_float, "onnx")
     check_groups([*keep_float, *(only_groups or ())], groups, stage, "onnx")
     excluded = [n for g in keep_float for n in groups[g]]
     only = None if only_groups is None else [n for g in only_groups for n in groups[g]]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from export.runners import TFLITE_SIGNATURE
 
-from .groups import check_groups, group_members, tflite_group_regex, tflite_scope_regex
+from .groups import check_groups, for_format, group_members, tflite_group_regex, tflite_scope_regex
 from .recipes import Activations, StageRecipe, Weights
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,9 @@ def nonfinite_op_outputs(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
+    with warnings.catch_warnings():  # "preserve_all_tensors is for debugging": that is the point here
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
     interpreter.get_signature_runner(TFLITE_SIGNATURE)(**feeds)
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     bad = set()
@@ -94,6 +97,8 @@ def _add_config(q, regex: str, recipe: StageRecipe) -> None:
     elif recipe.needs_calibration:
         bits = {Activations.INT8: 8, Activations.INT16: 16}[recipe.activations]
         q.add_static_config(regex, every, activation_num_bits=bits, weight_num_bits=8)
+        # no integer-compute embedding kernel: the token table (the text encoder's largest weight) goes weight-only
+        q.add_weight_only_config(regex, qtyping.TFLOperationName.EMBEDDING_LOOKUP, 8)
     else:
         raise ValueError(f"no TFLite method for {recipe.weights.value} weights with {recipe.activations.value} activations")
 
@@ -120,6 +125,7 @@ def build_quantizer(
 
     names = tensor_names(src)
     groups = group_members(names, stage, "tflite")
+    keep_float = for_format(keep_float, "tflite")
     check_groups([*keep_float, *(only_groups or ())], groups, stage, "tflite")
     q = quantizer.Quantizer(str(src))
     every = qtyping.TFLOperationName.ALL_SUPPORTED
@@ -133,13 +139,26 @@ def build_quantizer(
     return q
 
 
-def calibrate(q, calibration: Sequence[dict[str, np.ndarray]]):
-    """Calibration ranges for a static recipe (None when the recipe needs none)."""
+def calibrate(q, calibration: Sequence[dict[str, np.ndarray]], src: Path):
+    """Calibration ranges for a static recipe (None when the recipe needs none).
+
+    Ranges are the plain min / max over all samples (`qsv_utils.min_max_update`, like onnxruntime's
+    MinMax), not `Quantizer.calibrate`'s default moving average, which keeps about the first sample's
+    range: the recorded VAE-decoder inputs mix frame 0's clean latent (|x| < 1 on the tiny model)
+    with the sampled frames (|x| ~ 50), and the average clipped the latter (w8a16 decoder: 23 dB).
+    """
+    from ai_edge_quantizer import calibrator, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
     if not q.need_calibration:
         return None
     if not calibration:
         raise ValueError("static TFLite quantization needs calibration data, got none")
-    return q.calibrate({TFLITE_SIGNATURE: list(calibration)}, num_threads=max(1, os.cpu_count() or 1))
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(q.get_quantization_recipe())
+    calib = calibrator.Calibrator(src.read_bytes(), num_threads=max(1, os.cpu_count() or 1), qsv_update_func=qsv_utils.min_max_update)
+    calib.calibrate({TFLITE_SIGNATURE: list(calibration)}, manager)
+    return calib.get_model_qsvs()
 
 
 def quantize_tflite(
@@ -158,7 +177,7 @@ def quantize_tflite(
     scopes = static_float_scopes(src, calibration[0]) if recipe.needs_calibration and calibration else []
     q = build_quantizer(src, recipe, stage=stage, keep_float=keep_float, only_groups=only_groups, float_scopes=scopes)
     if ranges is None:
-        ranges = calibrate(q, calibration or [])
+        ranges = calibrate(q, calibration or [], src)
     result = q.quantize(ranges, enable_progress_report=False, enable_progress_bar=False)
     dst.write_bytes(bytes(result.quantized_model))
     info = {"method": "ai_edge_quantizer", "recipe": q.get_quantization_recipe()[:1]}
