@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GroupNorm as plain mean/variance reductions (for delegates without GroupNorm)")
     p.add_argument("--matmul-attention", action="store_true",
                    help="attention as explicit batched matmul + softmax instead of scaled_dot_product_attention")
+    p.add_argument("--unet-chunks", type=int, metavar="N",
+                   help="export the UNet as N chunks run in sequence (default: as few as keep each under 1.8 GB "
+                   "of weights: 1 for tiny, more for full size, where one flatbuffer cannot hold it)")
     p.add_argument("--random-weights", action="store_true",
                    help="full-size presets: deterministic random weights instead of checkpoints")
     p.add_argument("--sd15", type=Path, help="SD1.5 folder in diffusers layout (unet/, vae/, text_encoder/)")
@@ -76,6 +79,7 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
         ),
         decompose_groupnorm=args.decompose_groupnorm,
         matmul_attention=args.matmul_attention,
+        unet_chunks=args.unet_chunks,
         overwrite=args.overwrite,
     )
 

@@ -54,13 +54,14 @@ def check_tflite_size(stage: str, nbytes: int, precision: str = "fp32") -> None:
         raise TFLiteSizeError(
             f"{stage} has {nbytes / 1e9:.2f} GB of {precision} weights; a TFLite flatbuffer holds at most "
             f"{SIZE_LIMIT_BYTES / 1e9:.2f} GB. Export it with smaller weights (fp16 halves them, int8 quarters "
-            "them: see quantize/), split the UNet into chunks, or use --target onnx (external data) for this preset"
+            "them: see quantize/), split the UNet into chunks (--unet-chunks N), or use --target onnx (external data) for this preset"
         )
 
 
 def check_forward_names(module: nn.Module, spec: StageSpec) -> None:
-    """The stage module's positional parameters must carry the contract's input names, in order."""
-    params = list(inspect.signature(module.forward).parameters)[: len(spec.inputs)]
+    """The stage module's positional parameters (or its `input_names`, for a UNet chunk) must carry
+    the contract's input names, in order."""
+    params = getattr(module, "input_names", None) or list(inspect.signature(module.forward).parameters)[: len(spec.inputs)]
     if params != spec.input_names:
         raise ValueError(f"{spec.name} module takes {params}, expected the contract's inputs {spec.input_names}")
 

@@ -77,6 +77,7 @@ class ExportOptions:
     checkpoints: Checkpoints = field(default_factory=Checkpoints)
     decompose_groupnorm: bool = False
     matmul_attention: bool = False
+    unet_chunks: int | None = None  # None: as few as keep each chunk under CHUNK_LIMIT_BYTES of weights
     overwrite: bool = False
 
 
@@ -85,6 +86,8 @@ class ExportPlan:
     cfg: PresetConfig
     stages: tuple[str, ...]
     targets: tuple[str, ...]
+    unet_chunks: int = 1
+    unet_unit_bytes: tuple[int, ...] = ()
 
 
 def resolve_config(options: ExportOptions) -> PresetConfig:
@@ -129,14 +132,37 @@ def _check_packages(targets: tuple[str, ...]) -> None:
 
 
 def _check_tflite_sizes(cfg: PresetConfig, stages: tuple[str, ...]) -> None:
-    """Refuse a stage whose fp32 weights pass the flatbuffer limit, counted on the meta device."""
+    """Refuse a stage whose fp32 weights pass the flatbuffer limit, counted on the meta device.
+
+    The UNet is checked per chunk by `_plan_unet_chunks`."""
     from i2v_adapter.info import model_info
 
     from .converters import check_tflite_size
 
     params = model_info(cfg.name, with_image_encoder=cfg.image_encoder is not None).stage_params
     for stage in stages:
-        check_tflite_size(stage, params[stage] * 4)
+        if stage != "unet":
+            check_tflite_size(stage, params[stage] * 4)
+
+
+def _plan_unet_chunks(cfg: PresetConfig, wanted: int | None, targets: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
+    """How many chunks the UNet is exported in, and its fp32 weight bytes per unit (meta device)."""
+    import torch
+
+    from i2v_adapter.models import build_unet
+
+    from .chunking import CHUNK_LIMIT_BYTES, chunks_needed, plan_chunks, unet_units, unit_parameter_bytes
+    from .converters import check_tflite_size
+
+    with torch.device("meta"):
+        unet = build_unet(cfg)
+    unit_bytes = unit_parameter_bytes(unet, unet_units(unet, image=cfg.image_encoder is not None))
+    n = chunks_needed(unit_bytes, CHUNK_LIMIT_BYTES) if wanted is None else wanted
+    runs = plan_chunks(unit_bytes, n)  # ValueError for a count the UNet cannot be cut into
+    if "tflite" in targets:
+        for i, (a, b) in enumerate(runs):
+            check_tflite_size("unet" if n == 1 else f"unet chunk {i} of {n}", sum(unit_bytes[a:b]))
+    return n, tuple(unit_bytes)
 
 
 def plan_export(options: ExportOptions) -> ExportPlan:
@@ -154,6 +180,9 @@ def plan_export(options: ExportOptions) -> ExportPlan:
     _check_packages(targets)
     if "tflite" in targets:
         _check_tflite_sizes(cfg, stages)
+    if "unet" in stages:
+        chunks, unit_bytes = _plan_unet_chunks(cfg, options.unet_chunks, targets)
+        return ExportPlan(cfg, stages, targets, chunks, unit_bytes)
     return ExportPlan(cfg, stages, targets)
 
 
@@ -189,26 +218,50 @@ def _weights_record(options: ExportOptions, cfg: PresetConfig) -> dict:
 
 @dataclass
 class _StageJob:
-    """A stage's module, contract, sample inputs and PyTorch reference output."""
+    """A stage's module, contract, sample inputs and PyTorch reference output.
+
+    A chunked UNet also has its chunk modules, their specs and every named tensor of a reference run
+    through the chunks (`chunk_env`), so each chunk is converted and checked on its real inputs."""
 
     module: object
     spec: object
     feeds: dict[str, np.ndarray]
     reference: np.ndarray
+    chunks: list = field(default_factory=list)
+    chunk_specs: list = field(default_factory=list)
+    chunk_io: list[tuple[dict, dict]] = field(default_factory=list)  # numpy (inputs, outputs) per chunk
 
 
-def _prepare_jobs(modules: dict, cfg: PresetConfig, stages: tuple[str, ...]) -> dict[str, _StageJob]:
+def _prepare_chunks(job: _StageJob, plan: ExportPlan) -> None:
+    """Cut the UNet into `plan.unet_chunks` and check the chunks reproduce the whole stage."""
+    import torch
+
+    from .chunking import build_chunks, chunk_spec, run_chunks
+
+    job.chunks = build_chunks(job.module, job.spec, plan.unet_chunks, list(plan.unet_unit_bytes))
+    io = run_chunks(job.chunks, {k: torch.from_numpy(v) for k, v in job.feeds.items()})
+    job.chunk_specs = [chunk_spec(job.spec.name, i, *pair) for i, pair in enumerate(io)]
+    job.chunk_io = [tuple({k: v.numpy() for k, v in d.items()} for d in pair) for pair in io]
+    chained = parity_lib.measure(job.chunk_io[-1][1][job.spec.output_names[0]], job.reference)
+    if chained.psnr_db < parity_lib.FP32_MIN_PSNR_DB:  # the chunks must be the UNet, before any conversion
+        raise RuntimeError(f"the {len(job.chunks)} UNet chunks do not reproduce the UNet in PyTorch: {chained}")
+    logger.info("unet: %d chunks, %s", len(job.chunks), " | ".join(",".join(u.name for u in c.units) for c in job.chunks))
+
+
+def _prepare_jobs(modules: dict, plan: ExportPlan) -> dict[str, _StageJob]:
     """Reference outputs of the unmodified PyTorch stages (before any graph option rewrites them)."""
     import torch
 
-    specs = stage_specs(cfg)
+    specs = stage_specs(plan.cfg)
     jobs = {}
-    for name in stages:
+    for name in plan.stages:
         spec = specs[name]
         feeds = spec.sample_inputs(PARITY_SEED)
         with torch.no_grad():
             ref = modules[name](*(torch.from_numpy(v) for v in feeds.values()))
         jobs[name] = _StageJob(modules[name], spec, feeds, ref.numpy())
+        if name == "unet" and plan.unet_chunks > 1:
+            _prepare_chunks(jobs[name], plan)
     return jobs
 
 
@@ -226,15 +279,54 @@ def _export_one(job: _StageJob, target: str, bundle: Path, cfg: PresetConfig) ->
     from .converters import export_stage
 
     spec = job.spec
-    args = tuple(torch.from_numpy(v) for v in job.feeds.values())
+    work = bundle / _WORK_DIR
     with usage() as used:
-        files = export_stage(target, job.module, spec, args, bundle, work_dir=bundle / _WORK_DIR, progress=False)
+        if job.chunks:
+            files, chunk_files = [], []
+            for chunk, cspec, (inputs, _) in zip(job.chunks, job.chunk_specs, job.chunk_io):
+                args = tuple(torch.from_numpy(v) for v in inputs.values())
+                written = export_stage(target, chunk, cspec, args, bundle, work_dir=work, progress=False)
+                files += written
+                chunk_files.append(written)
+        else:
+            args = tuple(torch.from_numpy(v) for v in job.feeds.values())
+            files = export_stage(target, job.module, spec, args, bundle, work_dir=work, progress=False)
         converted = time.perf_counter()
-        out = RUNNERS[target](files[0], job.feeds, spec.output_names)[spec.output_names[0]]
+        chunks = _check_chunks(job, target, chunk_files) if job.chunks else None
+        out = _run_exported(job, target, files, chunk_files if job.chunks else None)
         guided = cfg.batch_size if spec.name == "unet" else None
         figures = parity_lib.measure(out, job.reference, guided_batch_size=guided)
     used.parity_seconds = time.perf_counter() - converted
-    return TargetRecord([f.relative_to(bundle).as_posix() for f in files], figures, used)
+    rel = [f.relative_to(bundle).as_posix() for f in files]
+    if chunks:
+        for record, written in zip(chunks, chunk_files):
+            record["file"] = written[0].relative_to(bundle).as_posix()
+            record["extra_files"] = [f.relative_to(bundle).as_posix() for f in written[1:]]
+    return TargetRecord(rel, figures, used, chunks)
+
+
+def _check_chunks(job: _StageJob, target: str, chunk_files: list[list[Path]]) -> list[dict]:
+    """Each exported chunk on its reference inputs vs the PyTorch chunk's outputs (the worst output)."""
+    records = []
+    for chunk, cspec, written, (inputs, ref) in zip(job.chunks, job.chunk_specs, chunk_files, job.chunk_io):
+        outs = RUNNERS[target](written[0], inputs, cspec.output_names)
+        worst = min((parity_lib.measure(outs[n], ref[n]) for n in cspec.output_names), key=lambda p: p.psnr_db)
+        parity_lib.check(worst, stage=cspec.name, target=target)
+        records.append(
+            {"name": cspec.name, "units": [u.name for u in chunk.units], "io": cspec.to_dict(), "parity": worst.to_dict()}
+        )
+    return records
+
+
+def _run_exported(job: _StageJob, target: str, files: list[Path], chunk_files: list[list[Path]] | None) -> np.ndarray:
+    """The exported stage on the parity inputs; a chunked stage runs its chunks in order, as a runtime does."""
+    name = job.spec.output_names[0]
+    if chunk_files is None:
+        return RUNNERS[target](files[0], job.feeds, job.spec.output_names)[name]
+    env = dict(job.feeds)
+    for cspec, written in zip(job.chunk_specs, chunk_files):
+        env.update(RUNNERS[target](written[0], {n: env[n] for n in cspec.input_names}, cspec.output_names))
+    return env[name]
 
 
 def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, options: ExportOptions) -> dict[str, StageRecord]:
@@ -272,7 +364,7 @@ def export_bundle(options: ExportOptions) -> dict:
 
     logger.info("building %s components (%s)", cfg.name, _weights_record(options, cfg)["source"])
     components = _load_components(cfg, options.checkpoints)
-    jobs = _prepare_jobs(stage_modules(components), cfg, plan.stages)
+    jobs = _prepare_jobs(stage_modules(components), plan)
     _apply_graph_options(jobs, options)
     with atomic_output_dir(options.out, overwrite=options.overwrite) as bundle:
         records = _export_stages(jobs, plan, bundle, options)
@@ -282,6 +374,7 @@ def export_bundle(options: ExportOptions) -> dict:
             "attention": cfg.attention.value,
             "decompose_groupnorm": options.decompose_groupnorm,
             "matmul_attention": options.matmul_attention,
+            "unet_chunks": plan.unet_chunks if "unet" in plan.stages else None,
             "onnx_opset": ONNX_OPSET if "onnx" in plan.targets else None,
             "tflite_signature": TFLITE_SIGNATURE if "tflite" in plan.targets else None,
         }

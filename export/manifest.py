@@ -7,7 +7,9 @@ Layout (schema 1):
     preset: {name, config: PresetConfig.to_dict()}
     weights: {source: embedded-default | random | checkpoints, seed, checkpoints: {...}}
     graph_options: {attention, decompose_groupnorm, matmul_attention, onnx_opset, tflite_signature}
-    stages: {<stage>: {io: StageSpec.to_dict(), targets: {<target>: {file, extra_files, parity, export}}}}
+    stages: {<stage>: {io: StageSpec.to_dict(), targets: {<target>: {file, extra_files, parity, export[, chunks]}}}}
+      (a chunked UNet lists its chunks in run order: {name, units, io, parity, file, extra_files};
+      `file` + `extra_files` of the target are then every chunk's files)
     scheduler, fsp, sampling: the preset's defaults, for the runtime
     tokenizer: {directory, files, max_length}
     parity: {definition, seed, thresholds}
@@ -39,14 +41,18 @@ class TargetRecord:
     files: list[str]
     parity: Parity
     usage: Usage
+    chunks: list[dict] | None = None  # a chunked UNet: per chunk {name, units, io, parity, file, extra_files}
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "file": self.files[0],
             "extra_files": self.files[1:],
             "parity": self.parity.to_dict(),
             "export": self.usage.to_dict(),
         }
+        if self.chunks:
+            d["chunks"] = self.chunks
+        return d
 
 
 @dataclass

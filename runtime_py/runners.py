@@ -94,15 +94,48 @@ def _check_names(stage: str, role: str, expected: list[str], found: list[str], p
 
 
 class FileRunner(CheckedRunner):
-    """Shared by the file-backed runners: one lazily loaded model per stage file."""
+    """Shared by the file-backed runners: one lazily loaded model per stage file.
 
-    def __init__(self, specs: Mapping[str, StageSpec], files: Mapping[str, str | os.PathLike], threads: int | None):
+    A stage may instead be a chain of chunk models (`chunks[stage]`: their specs in run order, named
+    `<stage>.chunk<i>`, with files under those names): they run in order over one dictionary of named
+    tensors, from the stage inputs to the stage outputs (see `export.chunking`).
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, StageSpec],
+        files: Mapping[str, str | os.PathLike],
+        threads: int | None,
+        chunks: Mapping[str, list[StageSpec]] | None = None,
+    ):
         super().__init__(specs)
         if threads is not None and threads < 1:
             raise ValueError(f"expected threads >= 1 (or None for the runtime's default), got {threads}")
-        self.files = _stage_files(self.specs, files)
+        self.chunks = {name: list(c) for name, c in (chunks or {}).items()}
+        unknown = sorted(set(self.chunks) - set(self.specs))
+        if unknown:
+            raise ValueError(f"chunks given for unknown stages {unknown}; stages are {sorted(self.specs)}")
+        self.chunk_specs = {c.name: c for chain in self.chunks.values() for c in chain}
+        self.files = _stage_files({**self.specs, **self.chunk_specs}, files)
         self.threads = threads
         self._models: dict[str, Any] = {}
+
+    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+        if spec.name not in self.chunks:
+            return self._run_file(spec, feeds)
+        env = dict(feeds)
+        for chunk in self.chunks[spec.name]:
+            missing = [n for n in chunk.input_names if n not in env]
+            if missing:
+                raise ValueError(f"{chunk.name} reads {missing}, which no earlier chunk of {spec.name} writes")
+            chunk.check_inputs({n: env[n] for n in chunk.input_names})
+            out = self._run_file(chunk, {n: env[n] for n in chunk.input_names})
+            chunk.check_outputs(out)
+            env.update(out)
+        return {n: env[n] for n in spec.output_names}
+
+    def _run_file(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+        raise NotImplementedError
 
     def _model(self, spec: StageSpec):
         if spec.name not in self._models:
@@ -126,9 +159,10 @@ class OnnxRunner(FileRunner):
         *,
         threads: int | None = None,
         providers: tuple[str, ...] = ("CPUExecutionProvider",),
+        chunks: Mapping[str, list[StageSpec]] | None = None,
     ):
         self.ort = _require("onnxruntime", "onnxruntime", "OnnxRunner")
-        super().__init__(specs, files, threads)
+        super().__init__(specs, files, threads, chunks)
         self.providers = list(providers)
 
     def _load(self, spec: StageSpec, path: Path):
@@ -140,7 +174,7 @@ class OnnxRunner(FileRunner):
         _check_names(spec.name, "output", spec.output_names, [o.name for o in session.get_outputs()], path)
         return session
 
-    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+    def _run_file(self, spec: StageSpec, feeds: Feeds) -> Feeds:
         values = self._model(spec).run(spec.output_names, feeds)
         return dict(zip(spec.output_names, values))
 
@@ -166,9 +200,10 @@ class LiteRTRunner(FileRunner):
         *,
         threads: int | None = None,
         signature: str = "serving_default",
+        chunks: Mapping[str, list[StageSpec]] | None = None,
     ):
         self.litert = _require("ai_edge_litert.interpreter", "ai-edge-litert", "LiteRTRunner")
-        super().__init__(specs, files, threads)
+        super().__init__(specs, files, threads, chunks)
         self.signature = signature
 
     def _load(self, spec: StageSpec, path: Path):
@@ -186,7 +221,7 @@ class LiteRTRunner(FileRunner):
         outputs = {_tflite_name(d["name"]): d["index"] for d in interpreter.get_output_details()}
         return ("tensors", interpreter, (inputs, outputs))
 
-    def _execute(self, spec: StageSpec, feeds: Feeds) -> Feeds:
+    def _run_file(self, spec: StageSpec, feeds: Feeds) -> Feeds:
         kind, model, extra = self._model(spec)
         if kind == "signature":
             found = model(**feeds)
@@ -242,7 +277,7 @@ def bundle_runner(
     """The runner for `backend` (`onnx`, `tflite`) over a bundle's stage files, specs from its manifest."""
     if backend not in RUNNERS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(RUNNERS)}")
-    specs, files = {}, {}
+    specs, files, chunks = {}, {}, {}
     for name, record in manifest["stages"].items():
         targets = record.get("targets", {})
         if backend not in targets:
@@ -250,5 +285,10 @@ def bundle_runner(
                 f"bundle {directory}: stage {name!r} has no {backend!r} model (targets: {sorted(targets)})"
             )
         specs[name] = StageSpec.from_dict(name, record["io"])
-        files[name] = Path(directory) / targets[backend]["file"]
-    return RUNNERS[backend](specs, files, threads=threads)
+        entry = targets[backend]
+        if entry.get("chunks"):
+            chunks[name] = [StageSpec.from_dict(c["name"], c["io"]) for c in entry["chunks"]]
+            files.update({c["name"]: Path(directory) / c["file"] for c in entry["chunks"]})
+        else:
+            files[name] = Path(directory) / entry["file"]
+    return RUNNERS[backend](specs, files, threads=threads, chunks=chunks)

@@ -20,7 +20,8 @@ import torch
 from export import exporter, parity
 from export.build import main
 from export.bundle import BundleError, load_manifest, sha256_file, verify_bundle
-from export.converters import TFLiteSizeError
+from export.chunking import chunks_needed, plan_chunks
+from export.converters import TFLiteSizeError, weight_bytes
 from export.exporter import Checkpoints, ExportOptions, export_bundle, plan_export
 from export.graph_options import DecomposedGroupNorm, decompose_groupnorm, sdpa_as_matmul
 from i2v_adapter.config import get_preset
@@ -267,10 +268,16 @@ def test_adapter_checkpoint_is_what_gets_exported(onnx_bundle, tmp_path):
         ({"preset": "mobile"}, ValueError, r"preset 'mobile' needs checkpoints .* or --random-weights"),
         ({"checkpoints": Checkpoints(adapter=Path("/nonexistent/i2v.safetensors"))}, FileNotFoundError, "adapter checkpoint not found"),
         (
-            {"preset": "sd15", "random_weights": True, "targets": ("tflite",), "stages": ("unet",)},
+            {"preset": "sd15", "random_weights": True, "targets": ("tflite",), "stages": ("unet",), "unet_chunks": 1},
             TFLiteSizeError,
-            r"unet has 5\.\d\d GB of fp32 weights; a TFLite flatbuffer holds at most 2\.15 GB.*fp16.*int8.*chunks",
+            r"unet has 5\.\d\d GB of fp32 weights; a TFLite flatbuffer holds at most 2\.15 GB.*fp16.*int8.*--unet-chunks",
         ),
+        (
+            {"preset": "sd15", "random_weights": True, "targets": ("tflite",), "stages": ("unet",), "unet_chunks": 2},
+            TFLiteSizeError,
+            r"unet chunk \d of 2 has [23]\.\d\d GB of fp32 weights",
+        ),
+        ({"unet_chunks": 9}, ValueError, r"expected between 1 and 7 UNet chunks \(one per block at most\), got 9"),
     ],
 )
 def test_bad_input_fails_before_heavy_work(tmp_path, monkeypatch, changes, error, match):
@@ -347,6 +354,90 @@ def test_matmul_attention_matches_sdpa(mask):
         kwargs["is_causal"] = True
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, **kwargs)
     assert torch.allclose(sdpa_as_matmul(q, k, v, **kwargs), ref, atol=1e-6)
+
+
+# --- UNet chunks -------------------------------------------------------------------------------------
+
+
+def test_chunk_plan_is_contiguous_balanced_and_exact():
+    sizes = [1, 5, 5, 1, 8, 2, 2]
+    for n in range(1, len(sizes) + 1):
+        runs = plan_chunks(sizes, n)
+        assert len(runs) == n and runs[0][0] == 0 and runs[-1][1] == len(sizes)
+        assert all(a < b for a, b in runs) and all(runs[i][1] == runs[i + 1][0] for i in range(n - 1))
+    assert max(sum(sizes[a:b]) for a, b in plan_chunks(sizes, 2)) == 12  # [1,5,5,1] | [8,2,2]
+    assert chunks_needed(sizes, 13) == 2 and chunks_needed(sizes, 9) == 4
+    with pytest.raises(ValueError, match="expected between 1 and 7 UNet chunks"):
+        plan_chunks(sizes, 8)
+    with pytest.raises(ValueError, match="one UNet block has"):
+        chunks_needed(sizes, 8)
+
+
+@pytest.mark.parametrize("image", [False, True], ids=["text", "text+image"])
+def test_chunks_reproduce_the_unet_exactly(image):
+    from export.chunking import build_chunks, run_chunks
+    from i2v_adapter.info import tiny_image_encoder
+    from i2v_adapter.models import build_components
+    from i2v_adapter.stage_modules import sample_torch_inputs, stage_modules
+
+    cfg = get_preset("tiny")
+    if image:
+        cfg = cfg.with_overrides(image_encoder=tiny_image_encoder())
+    stage = stage_modules(build_components(cfg))["unet"]
+    spec = stage_specs(cfg)["unet"]
+    args = sample_torch_inputs(spec, 0)
+    with torch.no_grad():
+        ref = stage(*args)
+    n_units = len(build_chunks(stage, spec, 1)[0].units)
+    for n in (2, 3, n_units):
+        chunks = build_chunks(stage, spec, n)
+        names = [u.name for c in chunks for u in c.units]
+        assert len(chunks) == n and names[0] == "prelude" and names[-1] == "postlude" and len(names) == n_units
+        io = run_chunks(chunks, dict(zip(spec.input_names, args)))
+        assert torch.equal(io[-1][1]["noise_pred"], ref)
+        # every chunk input is a stage input or an earlier chunk's output
+        available = set(spec.input_names)
+        for chunk in chunks:
+            assert set(chunk.input_names) <= available
+            available |= set(chunk.output_names)
+    # a chunk holds only its own weights
+    chunks = build_chunks(stage, spec, 3)
+    assert sum(weight_bytes(c) for c in chunks) == weight_bytes(stage.unet)
+
+
+@pytest.fixture(scope="module")
+def chunked_bundle(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "chunked"
+    assert main(["--target", "all", "--stages", "unet", "--unet-chunks", "3", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_chunked_unet_bundle_runs_in_the_runtime(chunked_bundle, target, onnx_bundle):
+    from runtime_py.runners import bundle_runner
+
+    m = verify_bundle(chunked_bundle)
+    assert m["graph_options"]["unet_chunks"] == 3
+    entry = m["stages"]["unet"]["targets"][target]
+    chunks = entry["chunks"]
+    assert [c["name"] for c in chunks] == ["unet.chunk0", "unet.chunk1", "unet.chunk2"]
+    assert [entry["file"], *entry["extra_files"]] == [c["file"] for c in chunks]
+    assert chunks[0]["units"][0] == "prelude" and chunks[-1]["units"][-1] == "postlude"
+    assert all(c["parity"]["psnr_db"] >= 60.0 for c in chunks)
+    assert entry["parity"]["psnr_db"] >= 60.0 and entry["parity"]["guidance_correlation"] >= 0.99
+    # the runtime chains the chunks and gets what the one-file UNet gives
+    spec_feeds = bundle_runner(chunked_bundle, m, target).specs["unet"].sample_inputs(3)
+    chained = bundle_runner(chunked_bundle, m, target).run("unet", spec_feeds)["noise_pred"]
+    whole_manifest = load_manifest(onnx_bundle)
+    whole = bundle_runner(onnx_bundle, whole_manifest, "onnx").run("unet", spec_feeds)["noise_pred"]
+    assert parity.psnr_db(chained, whole) >= 60.0
+
+
+def test_tflite_unet_too_large_needs_chunks(tmp_path):
+    with pytest.raises(TFLiteSizeError, match=r"unet has 5\.\d\d GB of fp32 weights"):
+        plan_export(ExportOptions(out=tmp_path / "b", preset="mobile", random_weights=True, targets=("tflite",), stages=("unet",), unet_chunks=1))
+    plan = plan_export(ExportOptions(out=tmp_path / "b", preset="mobile", random_weights=True, targets=("tflite",), stages=("unet",)))
+    assert plan.unet_chunks == 4  # automatic: each chunk under 1.8 GB of fp32 weights
 
 
 # --- full size (RUN_LARGE_TESTS=1) ------------------------------------------------------------------
