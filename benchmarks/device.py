@@ -8,8 +8,10 @@
 Steps: check the device is online (`adb get-state`), push `benchmark_model` (and the NPU dispatch
 libraries) to a folder under /data/local/tmp, then per stage push the model and run
 
-    benchmark_model --graph=<stage>.tflite --num_runs=N --warmup_runs=W [--use_gpu=true |
-        --use_npu=true --dispatch_library_path=<dir>]
+    benchmark_model --graph=<stage>.tflite --num_runs=N --warmup_runs=W [--use_cpu=true |
+        --use_gpu=true --use_cpu=false --require_full_delegation=true |
+        --use_npu=true --use_cpu=false --require_full_delegation=true
+        --dispatch_library_path=<dir> --compiler_plugin_library_path=<dir>]
 
 The exit status travels back in the output (`; echo __exit_status=$?`), since old adb versions drop
 it. A stage whose run fails (non-zero status, delegate refused, no timings) becomes an error row
@@ -126,17 +128,24 @@ def device_info(adb: Adb) -> dict:
     return info
 
 
-def _stage_files(manifest: dict, stage: str) -> list[str]:
-    entry = manifest["stages"][stage]["targets"]["tflite"]
+def _stage_files(manifest: dict, stage: str, accelerator: str) -> list[str]:
+    """The stage's model files: on the NPU its ahead-of-time compiled model when the bundle has one."""
+    targets = manifest["stages"][stage]["targets"]
+    entry = targets["tflite_mediatek"] if accelerator == "npu" and "tflite_mediatek" in targets else targets["tflite"]
     return [entry["file"], *entry.get("extra_files", [])]
 
 
 def _flags(options: DeviceOptions, remote_dispatch: str | None) -> list[str]:
+    """benchmark_model flags (litert/tools/benchmark_litert_model.h). NPU and GPU runs require full
+    delegation, so a graph the accelerator cannot take fails instead of timing a CPU fallback."""
     flags = [f"--num_runs={options.num_runs}", f"--warmup_runs={options.warmup_runs}"]
     if options.accelerator == "gpu":
-        flags.append("--use_gpu=true")
+        flags += ["--use_gpu=true", "--use_cpu=false", "--require_full_delegation=true"]
     elif options.accelerator == "npu":
-        flags += ["--use_npu=true", f"--dispatch_library_path={remote_dispatch}"]
+        flags += ["--use_npu=true", "--use_cpu=false", "--require_full_delegation=true",
+                  f"--dispatch_library_path={remote_dispatch}", f"--compiler_plugin_library_path={remote_dispatch}"]
+    else:
+        flags.append("--use_cpu=true")
     return flags
 
 
@@ -157,7 +166,7 @@ def prepare(adb: Adb, options: DeviceOptions) -> str | None:
 
 def run_stage(adb: Adb, options: DeviceOptions, manifest: dict, stage: str, remote_dispatch: str | None) -> dict:
     """Push one stage's model, run `benchmark_model` on it, and return its row."""
-    files = _stage_files(manifest, stage)
+    files = _stage_files(manifest, stage, options.accelerator)
     for rel in files:
         adb("push", str(Path(options.bundle) / rel), f"{options.remote_dir}/{Path(rel).name}")
     remote = shlex.quote(options.remote_dir)

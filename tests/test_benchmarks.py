@@ -24,7 +24,7 @@ from i2v_adapter.config import get_preset
 from i2v_adapter.stages import stage_specs
 
 FAKE_ADB = Path(__file__).parent / "fake_adb"
-RUN_STAGES = ("text_encoder", "vae_decoder")
+RUN_STAGES = ("vae_decoder",)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ def test_run_rows_one_per_stage_backend_precision(tiny_run):
 def test_run_quantized_precision_rows_and_size_psnr_plot(tiny_run):
     out, results = tiny_run
     fp16 = [r for r in results["rows"] if r["precision"] == "fp16" and r["backend"] != "torch"]
-    assert len(fp16) == 4 and all(r["status"] == "ok" and r["psnr_db"] == 45.0 and r["size_bytes"] > 0 for r in fp16)
+    assert len(fp16) == 2 * len(RUN_STAGES) and all(r["status"] == "ok" and r["psnr_db"] == 45.0 and r["size_bytes"] > 0 for r in fp16)
     assert (out / "plots" / "size_psnr.png").read_bytes()[:4] == b"\x89PNG"
     assert "| fp16 | `vae_decoder` | onnx |" in (out / "report.md").read_text()
 
@@ -292,7 +292,8 @@ def test_device_run_with_fake_adb(phone, capsys):
     assert "-s\tPHONE1\tpush\t" + str(tmp_path / "benchmark_model") + "\t/data/local/tmp/i2v_bench/benchmark_model" in calls
     assert any(c.endswith("/data/local/tmp/i2v_bench/dispatch/libLiteRtDispatch_MediaTek.so") for c in calls)
     runs = [c for c in calls if "--graph=unet.tflite" in c]
-    assert len(runs) == 1 and "--use_npu=true" in runs[0] and "--dispatch_library_path=/data/local/tmp/i2v_bench/dispatch" in runs[0]
+    assert len(runs) == 1 and "--use_npu=true --use_cpu=false --require_full_delegation=true" in runs[0]
+    assert "--dispatch_library_path=/data/local/tmp/i2v_bench/dispatch" in runs[0]
     assert "litert-npu" in (tmp_path / "out" / "report.md").read_text()
 
 
