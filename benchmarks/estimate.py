@@ -154,13 +154,29 @@ def estimate_stage(macs: int, params: int, precision: str = "w8a16", anchor_unet
     return out
 
 
-def estimate_preset(counts: dict[str, dict], precision: str = "w8a16", anchor_unet_macs: int | None = None) -> dict:
-    """The estimate section of results.json: counts, per-stage estimates, sources and assumptions."""
+def _video(stages: dict, calls: dict[str, int]) -> dict | None:
+    """Per SoC, one video's ms (each stage's per-call estimate x its calls), if every stage is counted."""
+    if not calls or any(s not in stages for s in calls):
+        return None
+    out = {}
+    for key in SOCS:
+        per = {s: stages[s]["per_call"][key] for s in calls}
+        out[key] = {"roofline_ms": sum(per[s]["roofline_ms"] * n for s, n in calls.items())}
+        if all("anchor_scaled_ms" in p for p in per.values()):
+            out[key]["anchor_scaled_ms"] = sum(per[s]["anchor_scaled_ms"] * n for s, n in calls.items())
+    return {"calls": calls, "per_soc": out}
+
+
+def estimate_preset(counts: dict[str, dict], precision: str = "w8a16", anchor_unet_macs: int | None = None,
+                    calls: dict[str, int] | None = None) -> dict:
+    """The estimate section of results.json: counts, per-stage estimates, one video (`calls`: how many
+    times a video calls each stage), sources and assumptions."""
     stages = {}
     for stage, c in counts.items():
         params = c.get("params") or c["weight_bytes"] // 4  # fp32 exports: 4 bytes per weight
         stages[stage] = {**c, "params": params, "per_call": estimate_stage(c["macs"], params, precision, anchor_unet_macs)}
     return {
+        "video": _video(stages, calls or {}),
         "precision": precision,
         "anchor_unet_macs": anchor_unet_macs,
         "anchors": {k: vars(a) for k, a in ANCHORS.items()},
@@ -190,6 +206,13 @@ def render_estimate(est: dict) -> list[str]:
     lines = ["## Phone estimate (no phone attached: an estimate, not a measurement)", "",
              "Per call of each stage (the UNet row is one denoising step: one CFG-batched call).", "",
              *table(header, rows)]
+    video = est.get("video")
+    if video:
+        calls = ", ".join(f"{s} x {n}" for s, n in video["calls"].items())
+        parts = [f"{socs[k]['name']}: roofline {v['roofline_ms'] / 1e3:.1f} s, anchor-scaled "
+                 f"{v['anchor_scaled_ms'] / 1e3:.1f} s" if "anchor_scaled_ms" in v else f"{socs[k]['name']}: roofline "
+                 f"{v['roofline_ms'] / 1e3:.1f} s" for k, v in video["per_soc"].items()]
+        lines += [f"One video ({calls}): " + "; ".join(parts) + ".", ""]
     if est.get("anchor_unet_macs"):
         a_macs = est["anchor_unet_macs"]
         lines += [f"Anchor: one SD1.5 UNet call (batch 1, 4x64x64 latent, 77 tokens) is {a_macs / 1e9:.1f} GMACs "
@@ -212,6 +235,17 @@ def render_estimate(est: dict) -> list[str]:
     lines.append(f"- w8a16 runs at {est['w8a16_rate']} x the int8 MAC rate (assumed); MACs count Conv, "
                  "ConvTranspose, MatMul, Gemm only.")
     return lines + [""]
+
+
+def video_calls(preset: str, steps: int | None = None) -> dict[str, int]:
+    """How many times one video of `preset` calls each stage (the preset's steps unless given)."""
+    from i2v_adapter.config import get_preset
+    from i2v_adapter.stages import stage_specs
+
+    from .derive import calls_per_video
+
+    cfg = get_preset(preset)
+    return calls_per_video(list(stage_specs(cfg)), cfg.num_frames, steps or cfg.sampling.num_inference_steps)
 
 
 def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | None) -> dict[str, dict]:
@@ -239,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="mobile", help="preset counted on the meta device (default: mobile)")
     p.add_argument("--bundle", type=Path, help="count the ONNX models of this bundle instead")
     p.add_argument("--stages", help="comma-separated stages (default: all)")
+    p.add_argument("--steps", type=int, help="denoising steps of the per-video figure (default: the preset's)")
     p.add_argument("--precision", default="w8a16", choices=sorted(WEIGHT_BYTES), help="weight precision (default: w8a16)")
     p.add_argument("--out", type=Path, help="write estimate.json and estimate.md into this folder")
     p.add_argument("--overwrite", action="store_true")
@@ -252,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None and args.out.exists() and not args.overwrite:
             raise FileExistsError(f"output already exists: {args.out} (pass --overwrite to replace it)")
         counts = count_stages(args.preset, args.bundle, stages)
-        est = estimate_preset(counts, args.precision, anchor_macs())
+        preset = args.preset
+        if args.bundle is not None:
+            from export.bundle import load_manifest
+
+            preset = load_manifest(args.bundle)["preset"]["name"]
+        est = estimate_preset(counts, args.precision, anchor_macs(), video_calls(preset, args.steps))
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -54,7 +54,8 @@ def _job(plan: BenchmarkPlan, models: ModelSet, stage: str, backend: str, precis
         bundle, record = str(source.directory), source.stage_record(stage)
     return Job(stage=stage, backend=backend, precision=precision, preset=plan.cfg.name,
                spec=stage_specs(plan.cfg)[stage].to_dict(), warmup=plan.warmup, repeats=plan.repeats,
-               threads=plan.threads, variant=variant, bundle=bundle, record=record, spin=plan.options.spin)
+               threads=plan.threads, variant=variant, bundle=bundle, record=record, spin=plan.options.spin,
+               first_call=plan.cfg.name not in LARGE_PRESETS)
 
 
 def _unavailable_row(stage: str, backend: str, precision: str, reason: str, variant: str = ADAPTED) -> dict:
@@ -85,9 +86,12 @@ def _variant_groups(plan: BenchmarkPlan, models: ModelSet) -> tuple[list[list[Jo
     if not plan.options.adapter_cost or "unet" not in plan.stages:
         return [], []
     groups, skipped = [], []
+    # Full size: the adapted UNet row (fused attention, the preset's own) stands for `fused`, which
+    # saves one multi-minute step; `_fused_from_adapted` copies it.
+    variants = ("base", "naive") if plan.cfg.name in LARGE_PRESETS else UNET_VARIANTS
     for backend in plan.backends:
         if backend == "torch" or all(v in models.variants for v in UNET_VARIANTS):
-            groups.append([_job(plan, models, "unet", backend, "fp32", v) for v in UNET_VARIANTS])
+            groups.append([_job(plan, models, "unet", backend, "fp32", v) for v in variants])
         else:
             reason = models.variant_reason.get(backend, f"not available: no {backend} model of the UNet")
             skipped += [_unavailable_row("unet", backend, "fp32", reason, v) for v in UNET_VARIANTS]
@@ -115,6 +119,17 @@ def _measure(groups: list[list[Job]], plan: BenchmarkPlan, progress) -> list[dic
     return rows
 
 
+def _fused_from_adapted(rows: list[dict], plan: BenchmarkPlan) -> list[dict]:
+    """On full-size presets: each backend's adapted UNet row (fused attention) as its `fused` row."""
+    if plan.cfg.name not in LARGE_PRESETS or plan.cfg.attention.value != "fused":
+        return rows
+    have = {(r["backend"], r["variant"]) for r in rows if r["stage"] == "unet"}
+    copies = [{**r, "variant": "fused", "same_as": ADAPTED} for r in rows
+              if r["stage"] == "unet" and r["variant"] == ADAPTED and r["precision"] == "fp32"
+              and (r["backend"], "base") in have and (r["backend"], "fused") not in have]
+    return rows + copies
+
+
 def _attach_sizes(rows: list[dict], models: ModelSet) -> None:
     for row in rows:
         if row["backend"] == "torch":
@@ -129,13 +144,13 @@ def _attach_sizes(rows: list[dict], models: ModelSet) -> None:
 
 def _estimate(plan: BenchmarkPlan, models: ModelSet, progress) -> dict | None:
     """Phone estimate from the fp32 ONNX models when exported, else from the meta-device count."""
-    from .estimate import anchor_macs, count_stages, estimate_preset
+    from .estimate import anchor_macs, count_stages, estimate_preset, video_calls
 
     progress("phone estimate: counting MACs")
     fp32 = models.bundles.get("fp32")
     use_onnx = fp32 is not None and all(fp32.has(s, "onnx") for s in plan.stages)
     counts = count_stages(plan.cfg.name, fp32.directory if use_onnx else None, list(plan.stages))
-    return estimate_preset(counts, "w8a16", anchor_macs())
+    return estimate_preset(counts, "w8a16", anchor_macs(), video_calls(plan.cfg.name, plan.steps))
 
 
 def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: dict | None, started: dict) -> dict:
@@ -187,7 +202,7 @@ def run_benchmark(options: BenchmarkOptions) -> dict:
             export_variants(plan, work, models)
         groups, skipped = _stage_groups(plan, models)
         variant_groups, variant_skipped = _variant_groups(plan, models)
-        rows = _measure(groups + variant_groups, plan, progress) + skipped + variant_skipped
+        rows = _fused_from_adapted(_measure(groups + variant_groups, plan, progress), plan) + skipped + variant_skipped
         _attach_sizes(rows, models)
         results = _results(plan, rows, models, _estimate(plan, models, progress), started)
         results["plots"] = write_plots(results, out)

@@ -316,3 +316,12 @@ def test_device_offline_and_bad_input(phone, capsys):
     assert device_main(no_dispatch) == 2
     assert "--accelerator npu needs --dispatch-dir" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_full_size_adapted_row_stands_for_fused(tmp_path):
+    from benchmarks.run import _fused_from_adapted
+
+    plan = plan_benchmark(BenchmarkOptions(out=tmp_path / "m", preset="mobile", allow_large=True, backends=("torch",)), 2)
+    rows = [_row("unet", "torch", 120_000.0), _row("unet", "torch", 100_000.0, "base"), _row("unet", "torch", 125_000.0, "naive")]
+    cost = derive.adapter_cost(_fused_from_adapted(rows, plan))
+    assert cost[0]["fused_ms"] == 120_000.0 and cost[0]["fused_vs_base"] == pytest.approx(1.2)
