@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 SIZE_LIMIT_BYTES = 2 * 1024**3  # protobuf (ONNX) and flatbuffer (TFLite) 2 GB limits
+SLIM_MAX_BYTES = 1_000_000_000  # larger graphs skip onnxslim: it needs several copies of the weights
 EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
 
 
@@ -106,10 +107,17 @@ def export_onnx(
             do_constant_folding=True,
             dynamo=False,
         )
+    nbytes = weight_bytes(module)
+    large = nbytes >= SIZE_LIMIT_BYTES if external_data is None else external_data
+    if nbytes >= SLIM_MAX_BYTES and not large:
+        # onnxslim holds several copies of the weights while it folds; the exporter has folded constants
+        logger.info("%s: %.2f GB of weights, kept as exported (no onnxslim: memory)", spec.name, nbytes / 1e9)
+        raw.replace(path)
+        return [path]
     model = onnxslim.slim(str(raw))
     if model is None:
         raise RuntimeError(f"onnxslim could not simplify {spec.name}'s graph")
-    large = weight_bytes(module) >= SIZE_LIMIT_BYTES if external_data is None else external_data
+    raw.unlink()
     files = [path]
     if large:
         data = path.with_name(path.name + ".data")

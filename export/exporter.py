@@ -26,7 +26,7 @@ from i2v_adapter.stages import stage_specs
 from . import parity as parity_lib
 from .bundle import MANIFEST_NAME
 from .manifest import StageRecord, TargetRecord, build_manifest, write_manifest
-from .measure import usage
+from .measure import release_memory, usage
 from .runners import RUNNERS, TFLITE_SIGNATURE
 
 logger = logging.getLogger(__name__)
@@ -348,6 +348,7 @@ def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, o
                 )
                 parity_lib.check(p, stage=name, target=target)
                 records[name].targets[target] = record
+                release_memory()
     return records
 
 
@@ -364,7 +365,9 @@ def export_bundle(options: ExportOptions) -> dict:
 
     logger.info("building %s components (%s)", cfg.name, _weights_record(options, cfg)["source"])
     components = _load_components(cfg, options.checkpoints)
+    release_memory()  # building full-size weights leaves gigabytes of freed heap behind
     jobs = _prepare_jobs(stage_modules(components), plan)
+    release_memory()
     _apply_graph_options(jobs, options)
     with atomic_output_dir(options.out, overwrite=options.overwrite) as bundle:
         records = _export_stages(jobs, plan, bundle, options)
