@@ -66,7 +66,7 @@ def _targets(results: dict) -> list[str]:
 
 def _latency(results: dict) -> list[str]:
     rows = []
-    for r in results["rows"]:
+    for r in (r for r in results["rows"] if r.get("status") != "skipped"):
         lat = r.get("latency_ms") or {}
         variant = "" if r["variant"] == "adapted" else f" ({r['variant']})"
         rows.append([
@@ -99,7 +99,9 @@ def _ratios(results: dict) -> list[str]:
                  _fmt(c.get("naive_vs_base_min"), 3), _fmt(c.get("fused_vs_base_min"), 3)] for c in results["adapter_cost"]]
         out += ["## The adapter's cost (UNet step, fp32)", "",
                 "Base: the AnimateDiff T2V UNet without the I2V-Adapter; naive / fused: the adapted UNet with "
-                "each first-frame attention variant. Same shapes, same backend, measured side by side.", "",
+                "each first-frame attention variant. Same shapes, same backend, measured side by side. The "
+                "fused row and the stage table's `unet` row are the same model measured in different groups: "
+                "their difference is the drift of this machine's load between groups.", "",
                 *table(["backend", "base ms", "naive ms", "fused ms", "naive / base", "fused / base",
                         "naive / base (fastest)", "fused / base (fastest)"], rows)]
     return out
@@ -133,8 +135,15 @@ def _sizes(results: dict) -> list[str]:
 
 
 def _unavailable(results: dict) -> list[str]:
-    notes = results.get("notes") or []
-    return ["## Not measured", "", *[f"- {n}" for n in notes], ""] if notes else []
+    """Rows that were not measured, grouped by reason."""
+    by_reason: dict[str, list[str]] = {}
+    for r in results["rows"]:
+        if r.get("status") != "ok":
+            variant = "" if r["variant"] == "adapted" else f" ({r['variant']})"
+            by_reason.setdefault(r.get("reason", "?"), []).append(f"{r['stage']}{variant} / {r['backend']} / {r['precision']}")
+    if not by_reason:
+        return []
+    return ["## Not measured", "", *[f"- {reason}: {', '.join(which)}" for reason, which in by_reason.items()], ""]
 
 
 def render_markdown(results: dict) -> str:
@@ -182,6 +191,7 @@ def _latency_plot(results: dict, path: Path) -> None:
 
 
 def _size_psnr_plot(results: dict, path: Path) -> bool:
+    """One panel per stage: model size against PSNR, colour by recipe, marker by backend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,20 +200,55 @@ def _size_psnr_plot(results: dict, path: Path) -> bool:
     points = [r for r in results["rows"] if r.get("psnr_db") is not None and r.get("size_bytes") and r["variant"] == "adapted"]
     if not any(r["precision"] != "fp32" for r in points):
         return False
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for precision in dict.fromkeys(r["precision"] for r in points):
-        mine = [r for r in points if r["precision"] == precision]
-        ax.scatter([r["size_bytes"] / 1e6 for r in mine], [min(r["psnr_db"], 120) for r in mine], label=precision)
-        for r in mine:
-            ax.annotate(f"{r['stage']}/{r['backend']}", (r["size_bytes"] / 1e6, min(r["psnr_db"], 120)), fontsize=6)
-    ax.set_xscale("log")
-    ax.set_xlabel("model size MB (log)")
-    ax.set_ylabel("PSNR vs PyTorch fp32, dB (capped at 120)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    stages = list(dict.fromkeys(r["stage"] for r in points))
+    precisions = list(dict.fromkeys(r["precision"] for r in points))
+    colours = {p: f"C{i}" for i, p in enumerate(precisions)}
+    markers = {"onnx": "o", "tflite": "^"}
+    fig, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.4), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        for r in (r for r in points if r["stage"] == stage):
+            ax.scatter(r["size_bytes"] / 1e6, min(r["psnr_db"], 100), c=colours[r["precision"]],
+                       marker=markers.get(r["backend"], "s"), s=36)
+        ax.set_title(stage, fontsize=9)
+        ax.set_xlabel("MB", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].set_ylabel("PSNR vs PyTorch fp32, dB (capped at 100)", fontsize=8)
+    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=p) for p, c in colours.items()]
+    handles += [plt.Line2D([], [], color="gray", marker=m, linestyle="", label=b) for b, m in markers.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return True
+
+
+def write_outputs(results: dict, out: Path) -> None:
+    """Plots, `results.json` and `report.md` of `results` into the folder `out`."""
+    from .results import REPORT_NAME, RESULTS_NAME, write_json
+
+    results["plots"] = write_plots(results, out)
+    write_json(out / RESULTS_NAME, results)
+    (out / REPORT_NAME).write_text(render_markdown(results), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmarks.report DIR`: write the report and plots again from DIR/results.json."""
+    import argparse
+    import sys
+
+    from .results import load_results
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split(": ", 1)[1])
+    parser.add_argument("folder", type=Path, help="a benchmark output folder (with results.json)")
+    args = parser.parse_args(argv)
+    try:
+        results = load_results(args.folder)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    write_outputs(results, args.folder)
+    print(f"wrote {args.folder}/report.md and plots/")
+    return 0
 
 
 def write_plots(results: dict, out: Path) -> dict[str, tuple[str | None, str | None]]:
@@ -220,3 +265,7 @@ def write_plots(results: dict, out: Path) -> dict[str, tuple[str | None, str | N
     else:
         plots["size vs PSNR per recipe"] = (None, "no quantized bundle with PSNR figures in this run (fp32 only)")
     return plots
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,8 +27,8 @@ from . import derive
 from .bundles import ModelSet, export_fp32, export_variants, quantize_all
 from .jobs import ADAPTED, BACKENDS, UNET_VARIANTS, Job, measure_group
 from .options import LARGE_PRESETS, PRECISIONS, BenchmarkOptions, BenchmarkPlan, plan_benchmark
-from .report import render_markdown, write_plots
-from .results import REPORT_NAME, RESULTS_NAME, SCHEMA, machine_info, now_utc, versions, write_json
+from .report import write_outputs
+from .results import REPORT_NAME, RESULTS_NAME, SCHEMA, machine_info, now_utc, versions
 
 # A fixed name: under `python -m benchmarks.run` this module is `__main__`.
 logger = logging.getLogger("benchmarks.run")
@@ -205,9 +205,7 @@ def run_benchmark(options: BenchmarkOptions) -> dict:
         rows = _fused_from_adapted(_measure(groups + variant_groups, plan, progress), plan) + skipped + variant_skipped
         _attach_sizes(rows, models)
         results = _results(plan, rows, models, _estimate(plan, models, progress), started)
-        results["plots"] = write_plots(results, out)
-        write_json(out / RESULTS_NAME, results)
-        (out / REPORT_NAME).write_text(render_markdown(results), encoding="utf-8")
+        write_outputs(results, out)
     progress(f"wrote {options.out}/{RESULTS_NAME}, {REPORT_NAME}, plots/")
     return results
 
