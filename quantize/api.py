@@ -114,9 +114,9 @@ def _stage_entry(ctx: BundleContext, recipe: Recipe, stage: str, target: str, ou
         extra_files=[],
         parity=figures.to_dict(),
         quantization={
+            **info,
             "recipe": recipe.for_stage(stage).to_dict(),
             "keep_float": list(recipe.float_groups(stage)),
-            **info,
             "bytes": size,
             "fp32_bytes": fp32_bytes,
             "ratio_to_fp32": round(size / fp32_bytes, 4),

@@ -9,7 +9,8 @@ group must be computable from what the files carry:
   diffusers...UNetMotionModel_unet/diffusers...CrossAttnDownBlockMotion_0/...;1` -> `CrossAttnDownBlockMotion_0/...`
   (each component is `<class>_<attribute>`; the wrapper, stage and root model components dropped).
 
-A group is the first `GROUP_DEPTH` (2) components of the module path: for the UNet
+A group is a module-path prefix. The sensitivity sweep groups by the first `GROUP_DEPTH` (2)
+components (or another depth): for the UNet
 `down_blocks.0/attentions.0` (ONNX) or `CrossAttnDownBlockMotion_0/Transformer2DModel_0` (TFLite),
 i.e. one resnet, spatial transformer or motion module of one block; `encoder/layers.0` for the text
 encoder; `mid_block/resnets.0` for a VAE. Names that carry no module path (graph inputs, constants)
@@ -27,39 +28,57 @@ GROUP_DEPTH = 2  # e.g. one resnet / transformer / motion module of one UNet blo
 _TFLITE_ROOT_COMPONENTS = 3  # _NamedOutputs wrapper / stage module / the diffusers or transformers model
 
 
-def onnx_group(node_name: str, stage: str) -> str | None:
-    """`/unet/down_blocks.0/resnets.0/conv1/Conv` -> `down_blocks.0/resnets.0` (depth 2), None for root ops."""
+def onnx_path(node_name: str) -> tuple[str, ...] | None:
+    """`/unet/down_blocks.0/resnets.0/conv1/Conv` -> `(down_blocks.0, resnets.0, conv1)`; None for root ops."""
     parts = [p for p in node_name.split("/") if p]
     if len(parts) < 3:  # root module and op name only: no module path
         return None
-    path = parts[1:-1]  # drop the stage's root module (`unet`, `vae`, `text_encoder`) and the op name
-    return "/".join(path[: GROUP_DEPTH])
+    return tuple(parts[1:-1])  # without the stage's root module (`unet`, `vae`, ...) and the op name
 
 
-def _tflite_component(component: str) -> str:
-    """`diffusers.models.resnet.ResnetBlock2D_0` -> `ResnetBlock2D_0` (class without its module, attribute)."""
-    return component.rsplit(".", 1)[-1]
-
-
-def tflite_group(tensor_name: str, stage: str) -> str | None:
-    """A litert-torch tensor name -> its group, None for inputs, constants and root-level ops."""
-    first = tensor_name.split(";")[0]
-    parts = first.split("/")
+def tflite_path(tensor_name: str) -> tuple[str, ...] | None:
+    """A litert-torch tensor name -> `(CrossAttnDownBlockMotion_0, ResnetBlock2D_0, ...)`; None for
+    inputs, constants and root-level ops. Each component keeps its class and attribute, not its module."""
+    parts = tensor_name.split(";")[0].split("/")
     if len(parts) <= _TFLITE_ROOT_COMPONENTS:
         return None
-    path = [_tflite_component(p) for p in parts[_TFLITE_ROOT_COMPONENTS:]]
-    return "/".join(path[: GROUP_DEPTH])
+    return tuple(p.rsplit(".", 1)[-1] for p in parts[_TFLITE_ROOT_COMPONENTS:])
 
 
-def group_members(names: Iterable[str], stage: str, fmt: str) -> dict[str, list[str]]:
-    """`{group: [names...]}` in first-seen order, for ONNX node names or TFLite tensor names."""
-    key = onnx_group if fmt == "onnx" else tflite_group
+def module_path(name: str, fmt: str) -> tuple[str, ...] | None:
+    return onnx_path(name) if fmt == "onnx" else tflite_path(name)
+
+
+def group_members(names: Iterable[str], fmt: str, depth: int = GROUP_DEPTH) -> dict[str, list[str]]:
+    """`{group: [names...]}` in first-seen order, groups the first `depth` module-path components."""
+    if depth < 1:
+        raise ValueError(f"expected a group depth >= 1, got {depth}")
     groups: dict[str, list[str]] = defaultdict(list)
     for name in names:
-        group = key(name, stage)
-        if group is not None:
-            groups[group].append(name)
+        path = module_path(name, fmt)
+        if path is not None:
+            groups["/".join(path[:depth])].append(name)
     return dict(groups)
+
+
+def members(names: Iterable[str], fmt: str, groups: Iterable[str], stage: str) -> list[str]:
+    """The names inside any of `groups` (a group is a module-path prefix, at any depth). `ValueError`
+    names the groups that match nothing, with a few that exist."""
+    from i2v_adapter.errors import preview_names
+
+    wanted = {g: tuple(g.split("/")) for g in groups}
+    paths = [(n, module_path(n, fmt)) for n in names]
+    found, chosen = set(), []
+    for name, path in paths:
+        hits = [g for g, prefix in wanted.items() if path is not None and path[: len(prefix)] == prefix]
+        found.update(hits)
+        if hits:
+            chosen.append(name)
+    unknown = [g for g in wanted if g not in found]
+    if unknown:
+        known = list(group_members((n for n, _ in paths), fmt))
+        raise ValueError(f"{stage} ({fmt}): unknown layer group(s) {unknown}; expected some of {preview_names(known)}")
+    return chosen
 
 
 def for_format(entries: Iterable[str], fmt: str) -> list[str]:
@@ -74,22 +93,7 @@ def for_format(entries: Iterable[str], fmt: str) -> list[str]:
     return chosen
 
 
-def check_groups(wanted: Iterable[str], available: Iterable[str], stage: str, fmt: str) -> None:
-    """`ValueError` naming unknown groups and a few known ones."""
-    from i2v_adapter.errors import preview_names
-
-    known = list(available)
-    unknown = [g for g in wanted if g not in known]
-    if unknown:
-        raise ValueError(f"{stage} ({fmt}): unknown layer group(s) {unknown}; expected some of {preview_names(known)}")
-
-
 def tflite_scope_regex(tensor_names: Iterable[str]) -> str:
     """A regex for ai-edge-quantizer's op scopes (an op's output tensor names, each followed by `;`,
     matched with `re.search`) that matches the ops writing any of `tensor_names`, exactly."""
     return "(?:^|;)(?:" + "|".join(re.escape(n) for n in tensor_names) + ");"
-
-
-def tflite_group_regex(group: str, stage: str, tensor_names: Iterable[str]) -> str:
-    """The scope regex of the ops whose outputs belong to `group`."""
-    return tflite_scope_regex(n for n in tensor_names if tflite_group(n, stage) == group)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .groups import check_groups, for_format, group_members
+from .groups import GROUP_DEPTH, for_format, group_members, members
 from .recipes import Activations, StageRecipe, Weights
 
 logger = logging.getLogger(__name__)
@@ -45,18 +45,17 @@ def _load(path: Path):
     return onnx.load(str(path))
 
 
-def stage_groups(path: Path, stage: str) -> dict[str, list[str]]:
+def stage_groups(path: Path, stage: str, depth: int = GROUP_DEPTH) -> dict[str, list[str]]:
     """`{group: [node names]}` of an ONNX stage file (see `quantize.groups`)."""
-    return group_members((n.name for n in _load(path).graph.node), stage, "onnx")
+    return group_members((n.name for n in _load(path).graph.node), "onnx", depth)
 
 
 def _selected_nodes(path: Path, stage: str, keep_float: Sequence[str], only_groups: Sequence[str] | None):
     """(excluded node names, nodes to quantize or None) for the group options."""
-    groups = stage_groups(path, stage)
+    names = [n.name for n in _load(path).graph.node]
     keep_float = for_format(keep_float, "onnx")
-    check_groups([*keep_float, *(only_groups or ())], groups, stage, "onnx")
-    excluded = [n for g in keep_float for n in groups[g]]
-    only = None if only_groups is None else [n for g in only_groups for n in groups[g]]
+    excluded = members(names, "onnx", keep_float, stage) if keep_float else []
+    only = None if only_groups is None else members(names, "onnx", only_groups, stage)
     return excluded, only
 
 

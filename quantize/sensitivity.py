@@ -30,6 +30,7 @@ from export.bundle import BundleError
 from i2v_adapter.media import atomic_output_dir
 
 from .fidelity import ReferenceMismatchError, measure_file
+from .groups import GROUP_DEPTH
 from .recipes import RECIPES, Recipe, UnsupportedRecipeError
 
 logger = logging.getLogger(__name__)
@@ -46,21 +47,21 @@ class GroupFigure:
     guidance_correlation: float | None = None
 
 
-def _groups(src: Path, stage: str, target: str) -> list[str]:
+def _groups(src: Path, stage: str, target: str, depth: int) -> list[str]:
     from . import onnx_backend, tflite_backend
 
     backend = onnx_backend if target == "onnx" else tflite_backend
-    return list(backend.stage_groups(src, stage))
+    return list(backend.stage_groups(src, stage, depth))
 
 
 def _figure(group: str, parity, baseline: float) -> GroupFigure:
     return GroupFigure(group, round(parity.psnr_db, 3), parity.max_abs, round(baseline - parity.psnr_db, 3), parity.guidance_correlation)
 
 
-def sweep_target(session, recipe: Recipe, stage: str, target: str, *, progress: bool = True) -> dict:
+def sweep_target(session, recipe: Recipe, stage: str, target: str, *, depth: int = GROUP_DEPTH, progress: bool = True) -> dict:
     """The per-group figures of one stage in one target, sorted by drop (largest first)."""
     from .onnx_backend import quantize_onnx
-    from .tflite_backend import build_quantizer, calibrate, quantize_tflite
+    from .tflite_backend import build_quantizer, calibrate, quantize_tflite, static_float_scopes
 
     ctx = session.context
     src, ref = ctx.stage_file(stage, target), ctx.refs[stage]
@@ -70,19 +71,20 @@ def sweep_target(session, recipe: Recipe, stage: str, target: str, *, progress: 
     figures = []
     with tempfile.TemporaryDirectory(prefix="sensitivity-") as work:
         dst = Path(work) / src.name
-        ranges, cache = None, Path(work) / "ranges.json"
+        ranges, scopes, cache = None, [], Path(work) / "ranges.json"
         if target == "tflite" and calib:
-            ranges = calibrate(build_quantizer(src, stage_recipe, stage=stage), calib, src)
+            scopes = static_float_scopes(src, calib[0])
+            ranges = calibrate(build_quantizer(src, stage_recipe, stage=stage, float_scopes=scopes), calib, src)
 
         def run(only):
             if target == "onnx":
                 quantize_onnx(src, dst, stage_recipe, stage=stage, calibration=calib, only_groups=only, cache=cache)
             else:
-                quantize_tflite(src, dst, stage_recipe, stage=stage, calibration=calib, only_groups=only, ranges=ranges)
+                quantize_tflite(src, dst, stage_recipe, stage=stage, calibration=calib, only_groups=only, ranges=ranges, float_scopes=scopes)
             return measure_file(target, dst, ref, ctx.guided_batch_size)
 
         whole = run(None)
-        groups = _groups(src, stage, target)
+        groups = _groups(src, stage, target, depth)
         for group in tqdm(groups, desc=f"{stage} {target} groups", disable=not progress, leave=False):
             figures.append(_figure(group, run([group]), baseline.psnr_db))
     figures.sort(key=lambda f: f.drop_db, reverse=True)
@@ -93,7 +95,9 @@ def sweep_target(session, recipe: Recipe, stage: str, target: str, *, progress: 
     }
 
 
-def run_sensitivity(session, recipe: Recipe, stage: str = "unet", targets=None, *, progress: bool = True) -> dict:
+def run_sensitivity(
+    session, recipe: Recipe, stage: str = "unet", targets=None, *, depth: int = GROUP_DEPTH, progress: bool = True
+) -> dict:
     """The sensitivity report (a dict, as `sensitivity.json` holds it)."""
     ctx = session.context
     if stage not in ctx.specs:
@@ -111,7 +115,8 @@ def run_sensitivity(session, recipe: Recipe, stage: str = "unet", targets=None, 
         "recipe": recipe.to_dict(),
         "bundle": str(ctx.bundle),
         "definition": "PSNR vs the fp32 PyTorch stage on StageSpec.sample_inputs(parity seed), one group quantized",
-        "targets": {t: sweep_target(session, recipe, stage, t, progress=progress) for t in chosen},
+        "group_depth": depth,
+        "targets": {t: sweep_target(session, recipe, stage, t, depth=depth, progress=progress) for t in chosen},
     }
 
 
@@ -197,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", required=True, help=f"{', '.join(RECIPES)} or a recipe .json file")
     p.add_argument("--stage", default="unet", help="stage to sweep (default: unet)")
     p.add_argument("--targets", help="comma-separated subset of the bundle's targets")
+    p.add_argument("--depth", type=int, default=GROUP_DEPTH,
+                   help=f"module-path components per group (default {GROUP_DEPTH}: one resnet / transformer / motion module)")
     p.add_argument("--calibration", type=Path, help="reuse recorded calibration data from this bundle or calibration/ folder")
     p.add_argument("--out", type=Path, required=True, help="report folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = resolve_recipe(args.recipe)
         targets = None if args.targets is None else tuple(t.strip() for t in args.targets.split(",") if t.strip())
         session = QuantizeSession(args.bundle, calibration=args.calibration, progress=not args.quiet)
-        report = run_sensitivity(session, recipe, args.stage, targets, progress=not args.quiet)
+        report = run_sensitivity(session, recipe, args.stage, targets, depth=args.depth, progress=not args.quiet)
         write_report(report, args.out, overwrite=args.overwrite)
     except ReferenceMismatchError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -25,7 +25,7 @@ import numpy as np
 
 from export.runners import TFLITE_SIGNATURE
 
-from .groups import check_groups, for_format, group_members, tflite_group_regex, tflite_scope_regex
+from .groups import GROUP_DEPTH, for_format, group_members, members, tflite_scope_regex
 from .recipes import Activations, StageRecipe, Weights
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ def tensor_names(path: Path) -> list[str]:
     return [d["name"] for d in Interpreter(model_path=str(path)).get_tensor_details()]
 
 
-def stage_groups(path: Path, stage: str) -> dict[str, list[str]]:
+def stage_groups(path: Path, stage: str, depth: int = GROUP_DEPTH) -> dict[str, list[str]]:
     """`{group: [tensor names]}` of a TFLite stage file (see `quantize.groups`)."""
-    return group_members(tensor_names(path), stage, "tflite")
+    return group_members(tensor_names(path), "tflite", depth)
 
 
 def nonfinite_op_outputs(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
@@ -103,6 +103,17 @@ def _add_config(q, regex: str, recipe: StageRecipe) -> None:
         raise ValueError(f"no TFLite method for {recipe.weights.value} weights with {recipe.activations.value} activations")
 
 
+def _describe(recipe: StageRecipe) -> str:
+    if recipe.weights == Weights.FP16:
+        return "fp16 weight-only (float casting)"
+    return {
+        Activations.FLOAT: "weight_only_wi8_afp32",
+        Activations.DYNAMIC_INT8: "dynamic_wi8_afp32",
+        Activations.INT16: "static_wi8_ai16 (min/max calibration)",
+        Activations.INT8: "static_wi8_ai8 (min/max calibration)",
+    }.get(recipe.activations, recipe.label)
+
+
 def _no_quantize(q, regex: str, ops) -> None:
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
@@ -124,15 +135,13 @@ def build_quantizer(
     from ai_edge_quantizer import qtyping, quantizer
 
     names = tensor_names(src)
-    groups = group_members(names, stage, "tflite")
     keep_float = for_format(keep_float, "tflite")
-    check_groups([*keep_float, *(only_groups or ())], groups, stage, "tflite")
     q = quantizer.Quantizer(str(src))
     every = qtyping.TFLOperationName.ALL_SUPPORTED
-    for regex in [tflite_group_regex(g, stage, names) for g in only_groups] if only_groups is not None else [".*"]:
-        _add_config(q, regex, recipe)
-    for group in keep_float:
-        _no_quantize(q, tflite_group_regex(group, stage, names), [every])
+    only = ".*" if only_groups is None else tflite_scope_regex(members(names, "tflite", only_groups, stage))
+    _add_config(q, only, recipe)
+    if keep_float:
+        _no_quantize(q, tflite_scope_regex(members(names, "tflite", keep_float, stage)), [every])
     for regex in float_scopes:
         _no_quantize(q, regex, [every])
     _no_quantize(q, ".*", [qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT])
@@ -171,16 +180,19 @@ def quantize_tflite(
     keep_float: Sequence[str] = (),
     only_groups: Sequence[str] | None = None,
     ranges=None,
+    float_scopes: Sequence[str] | None = None,
 ) -> dict:
-    """Write `dst` from `src` per `recipe`; return what was done. `ranges`: a previous calibration
-    result for this file (the sensitivity sweep calibrates once)."""
-    scopes = static_float_scopes(src, calibration[0]) if recipe.needs_calibration and calibration else []
+    """Write `dst` from `src` per `recipe`; return what was done. `ranges`, `float_scopes`: a previous
+    calibration result and `static_float_scopes` for this file (the sensitivity sweep computes them once)."""
+    scopes = float_scopes
+    if scopes is None:
+        scopes = static_float_scopes(src, calibration[0]) if recipe.needs_calibration and calibration else []
     q = build_quantizer(src, recipe, stage=stage, keep_float=keep_float, only_groups=only_groups, float_scopes=scopes)
     if ranges is None:
         ranges = calibrate(q, calibration or [], src)
     result = q.quantize(ranges, enable_progress_report=False, enable_progress_bar=False)
     dst.write_bytes(bytes(result.quantized_model))
-    info = {"method": "ai_edge_quantizer", "recipe": q.get_quantization_recipe()[:1]}
+    info = {"method": f"ai_edge_quantizer: {_describe(recipe)}"}
     if ranges is not None:
         info["calibration_samples"] = len(calibration or [])
         info["float_scopes"] = ["normalization modules", "ops on non-finite tensors (attention masks)"]
