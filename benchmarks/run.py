@@ -153,7 +153,15 @@ def _estimate(plan: BenchmarkPlan, models: ModelSet, progress) -> dict | None:
     return estimate_preset(counts, "w8a16", anchor_macs(), video_calls(plan.cfg.name, plan.steps))
 
 
-def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: dict | None, started: dict) -> dict:
+def _where(directory: Path, out: Path) -> str:
+    """A bundle's path as the finished output folder will have it (`work/...`), or as given."""
+    try:
+        return Path(directory).relative_to(out).as_posix()
+    except ValueError:
+        return str(directory)
+
+
+def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: dict | None, started: dict, out: Path) -> dict:
     from i2v_adapter.stages import stage_specs
 
     cfg = plan.cfg
@@ -181,8 +189,8 @@ def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: 
         "targets": derive.targets(measured, cost),
         "estimate": estimate,
         "notes": notes,
-        "bundles": {**{p: str(b.directory) for p, b in models.bundles.items()},
-                    **{f"{p}/{t}": str(b.directory) for (p, t), b in models.by_target.items()}},
+        "bundles": {**{p: _where(b.directory, out) for p, b in models.bundles.items()},
+                    **{f"{p}/{t}": _where(b.directory, out) for (p, t), b in models.by_target.items()}},
     }
 
 
@@ -204,7 +212,7 @@ def run_benchmark(options: BenchmarkOptions) -> dict:
         variant_groups, variant_skipped = _variant_groups(plan, models)
         rows = _fused_from_adapted(_measure(groups + variant_groups, plan, progress), plan) + skipped + variant_skipped
         _attach_sizes(rows, models)
-        results = _results(plan, rows, models, _estimate(plan, models, progress), started)
+        results = _results(plan, rows, models, _estimate(plan, models, progress), started, out)
         write_outputs(results, out)
     progress(f"wrote {options.out}/{RESULTS_NAME}, {REPORT_NAME}, plots/")
     return results

@@ -68,6 +68,8 @@ def test_run_writes_results_report_and_plot(tiny_run):
     assert on_disk["settings"]["threads"] == 1 and on_disk["settings"]["repeats"] == 1
     assert on_disk["versions"]["onnxruntime"] and on_disk["versions"]["torch"]
     assert on_disk["machine"]["cpu_count"] == os.cpu_count()
+    assert on_disk["bundles"] == {"fp32": "work/bundle-fp32", "fp16": "work/bundle-fp16"}
+    assert (out / "work" / "bundle-fp32" / "manifest.json").is_file()
     report = (out / "report.md").read_text()
     for heading in ("## Latency per stage", "## Runtime / PyTorch eager", "## Phone estimate", "## Plots"):
         assert heading in report
