@@ -234,7 +234,7 @@ def run_device(options: DeviceOptions) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.device", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.device", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--bundle", type=Path, required=True, help="bundle folder with TFLite models")
     p.add_argument("--serial", required=True, help="the phone's adb serial (`adb devices`)")
     p.add_argument("--benchmark-binary", type=Path, required=True, help="LiteRT benchmark_model built for the phone (arm64)")

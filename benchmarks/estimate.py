@@ -93,6 +93,15 @@ def count_onnx(path: str | Path) -> dict:
     return {"macs": sum(by_op.values()), "weight_bytes": weight_bytes, "by_op": by_op, "uncounted": uncounted, "source": "onnx"}
 
 
+def _sum_counts(parts: list[dict]) -> dict:
+    """One stage's counts from its model files (a chunked UNet has one file per chunk)."""
+    if len(parts) == 1:
+        return parts[0]
+    by_op = {op: sum(p["by_op"][op] for p in parts) for op in _MAC_OPS}
+    return {"macs": sum(by_op.values()), "weight_bytes": sum(p["weight_bytes"] for p in parts), "by_op": by_op,
+            "uncounted": [u for p in parts for u in p["uncounted"]], "source": "onnx", "files": len(parts)}
+
+
 def _meta_macs(module, inputs) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -257,7 +266,9 @@ def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | No
         counts = {}
         for stage, record in manifest["stages"].items():
             if (stages is None or stage in stages) and "onnx" in record["targets"]:
-                counts[stage] = count_onnx(Path(bundle) / record["targets"]["onnx"]["file"])
+                entry = record["targets"]["onnx"]
+                files = [f for f in [entry["file"], *entry.get("extra_files", [])] if f.endswith(".onnx")]
+                counts[stage] = _sum_counts([count_onnx(Path(bundle) / f) for f in files])  # a chunked UNet: every chunk
         if not counts:
             raise ValueError(f"bundle {bundle}: expected ONNX models to count, found targets {manifest['targets']}")
         return counts

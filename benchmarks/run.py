@@ -223,7 +223,7 @@ def _csv(value: str | None) -> tuple[str, ...] | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--preset", default="tiny", help="tiny (default), mobile or sd15 (these need --allow-large)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated, from {', '.join(BACKENDS)} (default: all)")
     p.add_argument("--precisions", default="fp32", help=f"comma-separated, from {', '.join(PRECISIONS)} (default: fp32)")

@@ -14,7 +14,7 @@ import pytest
 from benchmarks import derive
 from benchmarks.bundles import QUANTIZE_MISSING, Bundle, ModelSet, quantize_all
 from benchmarks.device import main as device_main
-from benchmarks.estimate import count_onnx, count_torch, estimate_stage
+from benchmarks.estimate import count_onnx, count_stages, count_torch, estimate_stage
 from benchmarks.litert_output import BenchmarkOutputError, parse_benchmark_output
 from benchmarks.options import BenchmarkOptions, plan_benchmark
 from benchmarks.results import SCHEMA, load_results
@@ -212,6 +212,13 @@ def test_count_onnx_by_hand(tmp_path):
     assert counts["macs"] == 6912 + 420 + 60
     assert counts["weight_bytes"] == (108 + 42 + 20) * 4
     assert counts["uncounted"] == []
+    # A stage in chunks (one ONNX file per chunk, as a full-size UNet is exported) sums its files.
+    shutil.copy(tmp_path / "hand.onnx", tmp_path / "hand2.onnx")
+    manifest = {"schema_version": 1, "preset": {"name": "tiny"}, "targets": ["onnx"], "files": {},
+                "stages": {"unet": {"targets": {"onnx": {"file": "hand.onnx", "extra_files": ["hand2.onnx"]}}}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    chunked = count_stages(None, tmp_path, None)["unet"]
+    assert chunked["macs"] == 2 * counts["macs"] and chunked["weight_bytes"] == 2 * counts["weight_bytes"]
 
 
 def test_roofline_by_hand():
