@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(PY) -m i2v_adapter.generate --preset tiny --out $(OUT) --overwrite
+	PY=$(PY) OUT=$(OUT) bash scripts/demo.sh
 
 test: setup
 	$(PY) -m pytest -q

@@ -440,6 +440,36 @@ def test_tflite_unet_too_large_needs_chunks(tmp_path):
     assert plan.unet_chunks == 4  # automatic: each chunk under 1.8 GB of fp32 weights
 
 
+# --- --precision (export, then quantize) ------------------------------------------------------------
+
+
+def test_precision_exports_then_quantizes_and_leaves_only_the_bundle(tmp_path):
+    out = tmp_path / "q"
+    assert main(["--target", "tflite", "--precision", "int8-weight-only", "--out", str(out), "--quiet"]) == 0
+    m = verify_bundle(out)
+    assert m["precision"] == "int8-weight-only"
+    for stage in STAGES:
+        assert m["stages"][stage]["targets"]["tflite"]["parity"]["psnr_db"] >= 30.0
+    assert m["stages"]["unet"]["targets"]["tflite"]["parity"]["guidance_correlation"] >= 0.98
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q"]  # the fp32 work folder is gone
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (["--precision", "int3"], r"unknown recipe 'int3'"),
+        (["--precision", "fp16", "--stages", "unet", "--unet-chunks", "2"], r"--precision fp16 with a UNet in 2 chunks is not supported"),
+    ],
+)
+def test_precision_bad_input_is_one_error_and_writes_nothing(tmp_path, capsys, args, match):
+    import re
+
+    out = tmp_path / "q"
+    assert main(["--target", "onnx", *args, "--out", str(out), "--quiet"]) == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- full size (RUN_LARGE_TESTS=1) ------------------------------------------------------------------
 
 
