@@ -111,6 +111,16 @@ def _meta_macs(module, inputs) -> int:
     return counter.get_total_flops() // 2
 
 
+def _stage_params(stage: str, module) -> int:
+    """Parameters the stage's exported graph holds: a VAE stage module wraps the whole VAE but runs
+    only its encoder (+ quant_conv) or its decoder (+ post_quant_conv)."""
+    parts = {"vae_encoder": ("encoder", "quant_conv"), "vae_decoder": ("decoder", "post_quant_conv")}.get(stage)
+    if parts is None:
+        return sum(p.numel() for p in module.parameters())
+    used = [getattr(module.vae, name) for name in parts if getattr(module.vae, name, None) is not None]
+    return sum(p.numel() for m in used for p in m.parameters())
+
+
 def count_torch(preset: str, stage: str) -> dict:
     """MACs and fp32 weight bytes of one stage of `preset`, built on the meta device."""
     import torch
@@ -127,7 +137,7 @@ def count_torch(preset: str, stage: str) -> dict:
         inputs = [torch.empty(t.shape, dtype=getattr(torch, t.dtype)) for t in spec.inputs]
         if stage == "text_encoder":
             inputs = [torch.zeros(spec.inputs[0].shape, dtype=torch.int32)]
-    params = sum(p.numel() for p in module.parameters())
+    params = _stage_params(stage, module)
     return {"macs": _meta_macs(module, inputs), "weight_bytes": params * 4, "params": params, "source": "torch-meta"}
 
 
@@ -195,6 +205,11 @@ def estimate_preset(counts: dict[str, dict], precision: str = "w8a16", anchor_un
     }
 
 
+def _num(x: float) -> str:
+    """Three significant digits, without exponents for large values: 0.0203, 4.31, 431, 4,312."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
 def render_estimate(est: dict) -> list[str]:
     """The report section (markdown lines) of an estimate dict."""
     socs, anchors = est["socs"], est["anchors"]
@@ -203,12 +218,12 @@ def render_estimate(est: dict) -> list[str]:
         header += [f"{soc['name']} roofline ms", f"{soc['name']} anchor-scaled ms"]
     rows = []
     for stage, s in est["stages"].items():
-        row = [f"`{stage}`", s["source"], f"{s['macs'] / 1e9:.2f}", f"{s['params'] / 1e6:.1f}",
-               f"{s['params'] * WEIGHT_BYTES[est['precision']] / 1e6:.1f}"]
+        row = [f"`{stage}`", s["source"], _num(s["macs"] / 1e9), _num(s["params"] / 1e6),
+               _num(s["params"] * WEIGHT_BYTES[est["precision"]] / 1e6)]
         for key in socs:
             e = s["per_call"][key]
             anchored = e.get("anchor_scaled_ms")
-            row += [f"{e['roofline_ms']:.1f} ({e['bound']})", "-" if anchored is None else f"{anchored:.1f}"]
+            row += [f"{_num(e['roofline_ms'])} ({e['bound']})", "-" if anchored is None else _num(anchored)]
         rows.append(row)
     from .report import table
 
@@ -218,9 +233,9 @@ def render_estimate(est: dict) -> list[str]:
     video = est.get("video")
     if video:
         calls = ", ".join(f"{s} x {n}" for s, n in video["calls"].items())
-        parts = [f"{socs[k]['name']}: roofline {v['roofline_ms'] / 1e3:.1f} s, anchor-scaled "
-                 f"{v['anchor_scaled_ms'] / 1e3:.1f} s" if "anchor_scaled_ms" in v else f"{socs[k]['name']}: roofline "
-                 f"{v['roofline_ms'] / 1e3:.1f} s" for k, v in video["per_soc"].items()]
+        parts = [f"{socs[k]['name']}: roofline {_num(v['roofline_ms'] / 1e3)} s"
+                 + (f", anchor-scaled {_num(v['anchor_scaled_ms'] / 1e3)} s" if "anchor_scaled_ms" in v else "")
+                 for k, v in video["per_soc"].items()]
         lines += [f"One video ({calls}): " + "; ".join(parts) + ".", ""]
     if est.get("anchor_unet_macs"):
         a_macs = est["anchor_unet_macs"]
@@ -231,7 +246,7 @@ def render_estimate(est: dict) -> list[str]:
                          f"{a_macs / a['unet_ms'] / 1e9:.2f} effective TMAC/s. Source: {a['source']}.")
         unet = est["stages"].get("unet")
         if unet:
-            lines.append(f"- this preset's UNet step is {unet['macs'] / a_macs:.1f}x the anchor call's MACs.")
+            lines.append(f"- this preset's UNet step is {_num(unet['macs'] / a_macs)}x the anchor call's MACs.")
         lines.append("")
     lines += ["Method: roofline = max(2 x MACs / (peak int8 ops/s x rate), weight bytes / memory bandwidth) with "
               f"rate {est['w8a16_rate']} for w8a16 and activations on chip (a lower bound); anchor-scaled = MACs / "
