@@ -13,7 +13,7 @@ Backends:
 
 - `torch`: PyTorch eager (diffusers modules, `torch.no_grad`), built in the child from the preset,
   the stage module exactly as `i2v_adapter.stage_modules` defines it (what a user has today).
-- `onnx`: an onnxruntime CPU session on the stage file (a chunked UNet: `runtime_py.runners`).
+- `onnx`: onnxruntime CPU sessions on the stage file (a chunked UNet: one per chunk, chained).
 - `tflite`: LiteRT interpreter (XNNPACK CPU) through `runtime_py.runners.LiteRTRunner`.
 
 Idle worker threads wait passively unless `spin` is set: with OpenMP's and onnxruntime's default
@@ -123,20 +123,40 @@ def _torch_call(job: Job, spec: StageSpec):
     return call, size
 
 
-def _onnx_session(job: Job, spec: StageSpec):
-    """An onnxruntime session on the stage's single file, with thread spinning set by `job.spin`."""
+def _onnx_session(job: Job, path: Path, spec: StageSpec):
+    """An onnxruntime session on one model file, with thread spinning set by `job.spin`; its inputs
+    must be `spec`'s."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if job.threads is not None:
         options.intra_op_num_threads = job.threads
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if job.spin else "0")
-    path = Path(job.bundle) / job.record["targets"]["onnx"]["file"]
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     found = sorted(i.name for i in session.get_inputs())
     if found != sorted(spec.input_names):
         raise ValueError(f"{path}: expected {spec.name} inputs {spec.input_names} (the stage contract), the model has {found}")
     return session
+
+
+def _onnx_call(job: Job, spec: StageSpec, feeds: dict):
+    """One stage call on onnxruntime: a single file, or a chunked UNet's chunks run in order over one
+    dictionary of named tensors (as `runtime_py.runners` chains them), each with its own session."""
+    entry = job.record["targets"]["onnx"]
+    parts = entry.get("chunks") or [{"name": spec.name, "io": job.spec, "file": entry["file"]}]
+    chain = []
+    for part in parts:
+        part_spec = StageSpec.from_dict(part["name"], part["io"])
+        chain.append((part_spec, _onnx_session(job, Path(job.bundle) / part["file"], part_spec)))
+
+    def call():
+        named = dict(feeds)
+        for part_spec, session in chain:
+            outputs = session.run(part_spec.output_names, {n: named[n] for n in part_spec.input_names})
+            named.update(zip(part_spec.output_names, outputs))
+        return [named[n] for n in spec.output_names]
+
+    return call
 
 
 def _runtime_call(job: Job, spec: StageSpec):
@@ -145,10 +165,9 @@ def _runtime_call(job: Job, spec: StageSpec):
     if job.bundle is None or job.record is None:
         raise ValueError(f"{job.label()}: expected a bundle and its stage record for backend {job.backend!r}, got none")
     feeds = spec.sample_inputs(job.seed)
-    if job.backend == "onnx" and "chunks" not in job.record["targets"]["onnx"]:
-        session = _onnx_session(job, spec)
-        return (lambda: session.run(spec.output_names, feeds)), None
-    # LiteRT (XNNPACK) and chunked models run through the runtime's own runner.
+    if job.backend == "onnx":
+        return _onnx_call(job, spec, feeds), None
+    # LiteRT (XNNPACK) through the runtime's own runner (chunked models included).
     runner = bundle_runner(job.bundle, {"stages": {spec.name: job.record}}, job.backend, threads=job.threads)
     return (lambda: runner.run(spec.name, feeds)), None
 

@@ -21,7 +21,7 @@ from benchmarks.results import SCHEMA, load_results
 from benchmarks.run import run_benchmark
 from benchmarks.stats import LatencyStats
 from i2v_adapter.config import get_preset
-from i2v_adapter.stages import stage_specs
+from i2v_adapter.stages import StageSpec, stage_specs
 
 FAKE_ADB = Path(__file__).parent / "fake_adb"
 RUN_STAGES = ("vae_decoder",)
@@ -335,3 +335,33 @@ def test_full_size_adapted_row_stands_for_fused(tmp_path):
     rows = [_row("unet", "torch", 120_000.0), _row("unet", "torch", 100_000.0, "base"), _row("unet", "torch", 125_000.0, "naive")]
     cost = derive.adapter_cost(_fused_from_adapted(rows, plan))
     assert cost[0]["fused_ms"] == 120_000.0 and cost[0]["fused_vs_base"] == pytest.approx(1.2)
+
+
+def test_onnx_chunks_run_in_order_over_named_tensors(tmp_path):
+    """A chunked stage: chunk 0 writes `hidden`, chunk 1 reads it with a stage input."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from benchmarks.jobs import Job, _onnx_call
+
+    def vi(n):
+        return helper.make_tensor_value_info(n, TensorProto.FLOAT, (2, 3))
+
+    def io(ins, outs):
+        return {"inputs": [{"name": n, "shape": [2, 3]} for n in ins], "outputs": [{"name": n, "shape": [2, 3]} for n in outs]}
+
+    def save(name, nodes, inputs, outputs):
+        graph = helper.make_graph(nodes, name, [vi(n) for n in inputs], [vi(n) for n in outputs],
+                                  [helper.make_tensor("two", TensorProto.FLOAT, (), [2.0])])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / f"{name}.onnx"))
+
+    save("c0", [helper.make_node("Mul", ["x", "two"], ["hidden"])], ["x"], ["hidden"])
+    save("c1", [helper.make_node("Add", ["hidden", "x"], ["y"])], ["hidden", "x"], ["y"])
+    record = {"io": io(["x"], ["y"]), "targets": {"onnx": {"file": "c0.onnx", "extra_files": ["c1.onnx"], "chunks": [
+        {"name": "s.chunk0", "io": io(["x"], ["hidden"]), "file": "c0.onnx"},
+        {"name": "s.chunk1", "io": io(["hidden", "x"], ["y"]), "file": "c1.onnx"}]}}}
+    spec = StageSpec.from_dict("s", record["io"])
+    job = Job("s", "onnx", "fp32", "tiny", record["io"], 0, 1, threads=1, bundle=str(tmp_path), record=record)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    (y,) = _onnx_call(job, spec, {"x": x})()
+    np.testing.assert_array_equal(y, 3 * x)
