@@ -198,6 +198,9 @@ class QuantizeSession:
         self._context: BundleContext | None = None
         self._calibration: CalibrationSet | None = None
         self._video = None
+        # onnxruntime's calibration-range caches, one per stage: the same data and fp32 files for every
+        # recipe of the session, so w8a16 and int8-static calibrate once (ranges do not depend on the type)
+        self._ranges = tempfile.TemporaryDirectory(prefix="quantize-ranges-")
 
     @property
     def context(self) -> BundleContext:
@@ -226,10 +229,10 @@ class QuantizeSession:
         calib = self.calibration if recipe.needs_calibration else None
         video_ref = self.video if evaluate_video else None
         jobs = [(s, t) for s in ctx.stages for t in chosen]
-        with atomic_output_dir(out, overwrite=overwrite) as tmp, tempfile.TemporaryDirectory(prefix="quantize-") as work:
+        with atomic_output_dir(out, overwrite=overwrite) as tmp:
             stages = {s: {**copy.deepcopy(ctx.manifest["stages"][s]), "precision": recipe.stage_precision(s), "targets": {}} for s in ctx.stages}
             for stage, target in tqdm(jobs, desc=f"quantize {recipe.name}", disable=not self.progress, leave=False):
-                stages[stage]["targets"][target] = _stage_entry(ctx, recipe, stage, target, tmp, calib, Path(work))
+                stages[stage]["targets"][target] = _stage_entry(ctx, recipe, stage, target, tmp, calib, Path(self._ranges.name))
             tok = ctx.manifest["tokenizer"]["directory"]
             shutil.copytree(self.bundle / tok, tmp / tok)
             calib_files = save_calibration(tmp, ctx.specs, calib) if calib is not None else []

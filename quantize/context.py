@@ -38,9 +38,10 @@ class BundleContext:
         entry = self.manifest["stages"][stage]["targets"].get(target)
         if entry is None:
             raise ValueError(f"bundle {self.bundle}: stage {stage!r} has no {target!r} model")
-        if entry.get("extra_files"):
+        if entry.get("extra_files") or entry.get("chunks"):
             raise ValueError(
-                f"{stage} {target} has external data {entry['extra_files']}: quantizing >2 GB models is not supported here"
+                f"expected one {target} model file for {stage}, found {[entry['file'], *entry.get('extra_files', [])]} "
+                "(external data or UNet chunks): quantize/ reads one model file per stage"
             )
         return self.bundle / entry["file"]
 

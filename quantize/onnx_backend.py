@@ -150,9 +150,8 @@ def quantize_weights_int8(model, *, excluded_nodes: Iterable[str] = (), op_types
             kept.append(init)
             continue
         q, scale = _quantize_per_axis(numpy_helper.to_array(init), axis)
-        names = [f"{init.name}_int8", f"{init.name}_scale", f"{init.name}_zero_point"]
-        kept += [numpy_helper.from_array(q, names[0]), numpy_helper.from_array(scale, names[1]),
-                 numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), names[2])]
+        names = [f"{init.name}_int8", f"{init.name}_scale"]  # no zero point: 0, typed as the int8 input
+        kept += [numpy_helper.from_array(q, names[0]), numpy_helper.from_array(scale, names[1])]
         dq_nodes.append(helper.make_node("DequantizeLinear", names, [init.name], name=f"{init.name}_DequantizeLinear", axis=axis))
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)

@@ -3,7 +3,7 @@
 A small model's file is not all weights: ONNX node and value names, TFLite tensor names and
 per-channel quantization parameters take a fixed share (about 1 MB of the tiny UNet's 6-7 MB), which
 a full-size model's gigabytes of weights dwarf. The manifest records both, so the ratio to fp32 can
-be read for the file and for the weights alone.
+be read for the file and for the weights alone (data plus quantization scales and zero points).
 """
 
 from __future__ import annotations
@@ -27,11 +27,18 @@ def onnx_weight_bytes(path: Path) -> int:
 
 
 def tflite_weight_bytes(path: Path) -> int:
-    """Bytes of the flatbuffer's constant buffers."""
+    """Bytes of the flatbuffer's constant buffers plus the quantization parameters (scales and
+    zero points) of its tensors, so per-channel scales count as they do in ONNX (initializers)."""
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils
 
     model = tfl_flatbuffer_utils.read_model(str(path))
-    return sum(0 if b.data is None else len(b.data) for b in model.buffers)
+    total = sum(0 if b.data is None else len(b.data) for b in model.buffers)
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            q = tensor.quantization
+            if q is not None:
+                total += sum(np.asarray(v).nbytes for v in (q.scale, q.zeroPoint) if v is not None)
+    return total
 
 
 def weight_bytes(path: Path, target: str) -> int:
