@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motion-module", type=Path, help="AnimateDiff motion module: MotionAdapter folder or .safetensors")
     p.add_argument("--adapter", type=Path, help="I2V-Adapter weights (.safetensors)")
     p.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]", help="LoRA to fuse; repeatable")
+    p.add_argument("--content-adapter", action="store_true",
+                   help="add the IP-Adapter-Plus content adapter: an image_encoder stage, and image_embeds into the UNet")
+    p.add_argument("--ip-adapter", type=Path, help="IP-Adapter-Plus SD1.5 weights (.safetensors; with --content-adapter)")
+    p.add_argument("--image-encoder", type=Path, help="CLIP vision encoder folder (with --content-adapter)")
     p.add_argument("--precision", default="fp32",
                    help="fp32 (default) or a quantize recipe (fp16, int8-weight-only, int8-dynamic, w8a16, int8-static, "
                    "or a recipe .json): export fp32, then `quantize.run` it into --out (see quantize/)")
@@ -85,7 +89,10 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
             motion_module=args.motion_module,
             adapter=args.adapter,
             loras=tuple(parse_lora(s) for s in args.lora),
+            ip_adapter=args.ip_adapter,
+            image_encoder=args.image_encoder,
         ),
+        content_adapter=args.content_adapter,
         decompose_groupnorm=args.decompose_groupnorm,
         matmul_attention=args.matmul_attention,
         unet_chunks=args.unet_chunks,

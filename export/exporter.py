@@ -50,13 +50,21 @@ class Checkpoints:
     motion_module: Path | None = None
     adapter: Path | None = None
     loras: tuple[tuple[Path, float], ...] = ()
+    ip_adapter: Path | None = None  # IP-Adapter-Plus SD1.5 (content adapter) .safetensors
+    image_encoder: Path | None = None  # CLIP vision folder for the content adapter
 
     @property
     def any(self) -> bool:
-        return bool(self.sd15 or self.motion_module or self.adapter or self.loras)
+        return bool(self.sd15 or self.motion_module or self.adapter or self.loras or self.ip_adapter or self.image_encoder)
 
     def paths(self) -> dict[str, Path]:
-        named = {"sd15": self.sd15, "motion_module": self.motion_module, "adapter": self.adapter}
+        named = {
+            "sd15": self.sd15,
+            "motion_module": self.motion_module,
+            "adapter": self.adapter,
+            "ip_adapter": self.ip_adapter,
+            "image_encoder": self.image_encoder,
+        }
         named.update({f"lora[{i}]": p for i, (p, _) in enumerate(self.loras)})
         return {k: v for k, v in named.items() if v is not None}
 
@@ -75,6 +83,7 @@ class ExportOptions:
     attention: AttentionVariant = AttentionVariant.FUSED
     random_weights: bool = False
     checkpoints: Checkpoints = field(default_factory=Checkpoints)
+    content_adapter: bool = False  # add the IP-Adapter-Plus content adapter and the image_encoder stage
     decompose_groupnorm: bool = False
     matmul_attention: bool = False
     unet_chunks: int | None = None  # None: as few as keep each chunk under CHUNK_LIMIT_BYTES of weights
@@ -95,6 +104,13 @@ def resolve_config(options: ExportOptions) -> PresetConfig:
     cfg = get_preset(options.preset)
     changes = {"num_frames": options.frames, "height": options.height, "width": options.width}
     changes = {k: v for k, v in changes.items() if v is not None}
+    ckpt = options.checkpoints
+    if (ckpt.ip_adapter or ckpt.image_encoder) and not options.content_adapter:
+        raise ValueError("--ip-adapter / --image-encoder are content-adapter weights: pass --content-adapter too")
+    if options.content_adapter and cfg.image_encoder is None:
+        from i2v_adapter.config import ImageEncoderConfig, tiny_image_encoder
+
+        changes["image_encoder"] = tiny_image_encoder() if cfg.name == "tiny" else ImageEncoderConfig()
     return cfg.with_overrides(**changes, attention=AttentionVariant(options.attention))
 
 
@@ -200,6 +216,8 @@ def _load_components(cfg: PresetConfig, ckpt: Checkpoints):
         i2v_adapter=ckpt.adapter,
         loras=[p for p, _ in ckpt.loras],
         lora_scales=[s for _, s in ckpt.loras],
+        ip_adapter=ckpt.ip_adapter,
+        image_encoder=ckpt.image_encoder,
     )
 
 

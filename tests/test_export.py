@@ -356,6 +356,17 @@ def test_matmul_attention_matches_sdpa(mask):
     assert torch.allclose(sdpa_as_matmul(q, k, v, **kwargs), ref, atol=1e-6)
 
 
+def test_content_adapter_adds_the_image_encoder_stage(tmp_path):
+    out = tmp_path / "ca"
+    assert main(["--target", "onnx", "--content-adapter", "--stages", "image_encoder,unet", "--out", str(out), "--quiet"]) == 0
+    m = verify_bundle(out)
+    assert list(m["stages"]) == ["image_encoder", "unet"]
+    assert [t["name"] for t in m["stages"]["unet"]["io"]["inputs"]][-1] == "image_embeds"
+    for stage in ("image_encoder", "unet"):
+        assert m["stages"][stage]["targets"]["onnx"]["parity"]["psnr_db"] >= 60.0
+    assert main(["--target", "onnx", "--ip-adapter", str(tmp_path / "ip.safetensors"), "--out", str(tmp_path / "x")]) == 2
+
+
 # --- UNet chunks -------------------------------------------------------------------------------------
 
 
@@ -484,16 +495,14 @@ def test_mobile_encoders_and_decoder_export_to_onnx(tmp_path):
 
 
 @pytest.mark.large
-@pytest.mark.xfail(
-    reason="measured 2026-11-24: torch.onnx.export (TorchScript) of the 1.30 B-parameter fp32 UNet is killed "
-    "at 23.4-23.7 GB peak RSS on the 24 GB machine; needs fp16 weights, chunking or the dynamo exporter",
-    strict=False,
-)
-def test_mobile_unet_exports_to_onnx_with_external_data(tmp_path):
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_mobile_unet_exports_in_chunks(tmp_path, target):
+    """Measured 2026-11-25 (onnx): 4 chunks, 137.6 dB, guidance correlation 1.000000, 24 min wall and
+    22.0 GB peak RSS on the 2-core, 24 GB machine with other work beside it."""
     out = tmp_path / "mobile"
-    m = export_bundle(ExportOptions(out=out, preset="mobile", random_weights=True, targets=("onnx",), stages=("unet",)))
-    entry = m["stages"]["unet"]["targets"]["onnx"]
-    assert entry["file"] == "unet.onnx" and entry["extra_files"] == ["unet.onnx.data"]
-    assert m["files"]["unet.onnx.data"]["bytes"] > 2 * 1024**3
+    m = export_bundle(ExportOptions(out=out, preset="mobile", random_weights=True, targets=(target,), stages=("unet",)))
+    entry = m["stages"]["unet"]["targets"][target]
+    assert [c["name"] for c in entry["chunks"]] == [f"unet.chunk{i}" for i in range(4)]
+    assert all(m["files"][c["file"]]["bytes"] < 2 * 1024**3 for c in entry["chunks"])
     assert entry["parity"]["psnr_db"] >= 60.0 and entry["parity"]["guidance_correlation"] >= 0.99
     verify_bundle(out)
