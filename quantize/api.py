@@ -167,6 +167,12 @@ def _new_manifest(ctx: BundleContext, recipe: Recipe, targets, stages: dict, cal
     manifest["precision"] = recipe.name
     manifest["targets"] = list(targets)
     manifest["stages"] = stages
+    # the gate of this bundle is the recipe's (None: reported only), not the fp32 export's 60 dB
+    manifest["parity"] = {
+        **manifest.get("parity", {}),
+        "min_psnr_db": recipe.min_psnr_db,
+        "min_guidance_correlation": recipe.min_guidance_correlation,
+    }
     manifest["quantization"] = {
         "recipe": recipe.to_dict(),
         "source_bundle": {"path": str(ctx.bundle), "manifest_sha256": sha256_file(ctx.bundle / MANIFEST_NAME)},

@@ -57,20 +57,30 @@ def group_members(names: Iterable[str], fmt: str, depth: int = GROUP_DEPTH) -> d
     for name in names:
         path = module_path(name, fmt)
         if path is not None:
-            groups["/".join(path[:depth])].append(name)
+            # ops directly in a module shallower than `depth` (a block's skip concat) are `<module>/.`,
+            # so they do not overlap the groups of its children
+            groups["/".join(path[:depth]) + ("/." if len(path) < depth else "")].append(name)
     return dict(groups)
 
 
+def _matches(path: tuple[str, ...] | None, group: tuple[str, ...]) -> bool:
+    if path is None:
+        return False
+    if group[-1] == ".":
+        return path == group[:-1]
+    return path[: len(group)] == group
+
+
 def members(names: Iterable[str], fmt: str, groups: Iterable[str], stage: str) -> list[str]:
-    """The names inside any of `groups` (a group is a module-path prefix, at any depth). `ValueError`
-    names the groups that match nothing, with a few that exist."""
+    """The names inside any of `groups` (a group is a module-path prefix, at any depth; `<module>/.`
+    is the ops directly in that module). `ValueError` names the groups that match nothing."""
     from i2v_adapter.errors import preview_names
 
     wanted = {g: tuple(g.split("/")) for g in groups}
     paths = [(n, module_path(n, fmt)) for n in names]
     found, chosen = set(), []
     for name, path in paths:
-        hits = [g for g, prefix in wanted.items() if path is not None and path[: len(prefix)] == prefix]
+        hits = [g for g, prefix in wanted.items() if _matches(path, prefix)]
         found.update(hits)
         if hits:
             chosen.append(name)

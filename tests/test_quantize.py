@@ -126,6 +126,25 @@ def test_recipe_json_file(tmp_path):
         get_recipe("int3")
 
 
+def test_layer_groups_from_both_formats():
+    from quantize.groups import for_format, group_members, members
+
+    onnx_names = ["/unet/up_blocks.1/Concat", "/unet/up_blocks.1/resnets.0/conv1/Conv", "/unet/conv_in/Conv", "/unet/Add"]
+    assert group_members(onnx_names, "onnx") == {
+        "up_blocks.1/.": ["/unet/up_blocks.1/Concat"],
+        "up_blocks.1/resnets.0": ["/unet/up_blocks.1/resnets.0/conv1/Conv"],
+        "conv_in/.": ["/unet/conv_in/Conv"],
+    }
+    assert members(onnx_names, "onnx", ["up_blocks.1"], "unet") == onnx_names[:2]  # a prefix takes the whole block
+    assert members(onnx_names, "onnx", ["up_blocks.1/."], "unet") == onnx_names[:1]
+    tfl = ("export.converters._NamedOutputs/i2v_adapter.stage_modules.UNetStage_module/diffusers.x.UNetMotionModel_unet/"
+           "diffusers.x.CrossAttnDownBlockMotion_0/diffusers.models.resnet.ResnetBlock2D_0/torch.nn.modules.conv.Conv2d_conv1;1")
+    assert group_members([tfl, "serving_default_sample"], "tflite", depth=1) == {"CrossAttnDownBlockMotion_0": [tfl]}
+    with pytest.raises(ValueError, match=r"unet \(tflite\): unknown layer group\(s\) \['down_blocks.0'\]"):
+        members([tfl], "tflite", ["down_blocks.0"], "unet")
+    assert for_format(["onnx:conv_in/.", "tflite:Conv2d_conv_in", "mid"], "onnx") == ["conv_in/.", "mid"]
+
+
 # --- every recipe on both targets ------------------------------------------------------------
 
 
