@@ -100,12 +100,13 @@ def record_calibration(pipe, config: CalibrationConfig = CalibrationConfig(), *,
             pipe(image, prompt, num_inference_steps=config.steps, seed=config.seed + i, progress=progress)
     finally:
         del pipe.run_stage  # back to the class's method
-    feeds = {name: _evenly(found, config.max_per_stage) for name, found in calls.items()}
+    order = [name for name in pipe.specs if name in calls]  # contract order, not call order
+    feeds = {name: _evenly(calls[name], config.max_per_stage) for name in order}
     record = {
         "source": "i2v_adapter.pipeline.I2VPipeline",
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
         "prompts": [p for _, p in items],
-        "recorded_calls": {name: len(found) for name, found in calls.items()},
+        "recorded_calls": {name: len(calls[name]) for name in order},
         "samples": {name: len(kept) for name, kept in feeds.items()},
     }
     return CalibrationSet(feeds, record)
@@ -138,9 +139,10 @@ def save_calibration(bundle: Path, specs: dict[str, StageSpec], calib: Calibrati
     folder = bundle / CALIBRATION_DIR
     folder.mkdir(exist_ok=True)
     written = []
-    for stage, feeds in calib.feeds.items():
-        if stage in specs and feeds:
-            save_stage(folder / f"{stage}.npz", specs[stage], feeds)
+    for stage, spec in specs.items():  # contract order
+        feeds = calib.for_stage(stage)
+        if feeds:
+            save_stage(folder / f"{stage}.npz", spec, feeds)
             written.append(f"{CALIBRATION_DIR}/{stage}.npz")
     return written
 
