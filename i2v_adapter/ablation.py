@@ -1,7 +1,7 @@
 """`python -m i2v_adapter.ablation`: the paper's Table 3 in miniature, on the tiny model.
 
     python -m i2v_adapter.ablation --out runs/ablation                      # shipped tiny weights
-    python -m i2v_adapter.ablation --weights DIR --bundle-int8 B --out runs/ablation
+    python -m i2v_adapter.ablation --weights DIR --train-config configs/tiny_adapter_trained.json --out runs/ablation
 
 A fixed held-out set: frame 0 of procedural clips drawn with a seed never used in training
 (`HELD_OUT_SEED`), with the clip's own caption as the prompt ("a red circle moves to the right on a
@@ -66,16 +66,15 @@ def generate_variant(pipe, variant: str, image, prompt: str, seed: int) -> np.nd
     return pipe(image, prompt, seed=seed, fsp=fsp, progress=False).frames
 
 
-def pipelines(weights: Path | None, preset: str):
-    """`{variant: pipeline}`: one with the adapter, one with it removed (same weights otherwise)."""
+def pipelines(weights: Path | None, cfg):
+    """`{variant: pipeline}` for preset config `cfg`: one with the adapter, one with it removed."""
     from .adapter import remove_i2v_adapter
-    from .config import get_preset
     from .models import build_components
     from .pipeline import I2VPipeline
     from .shipped import PARTS, load_trained
 
     def build():
-        components = build_components(get_preset(preset))
+        components = build_components(cfg)
         if weights is not None:
             files = {p: weights / f"{p}.safetensors" for p in PARTS if (weights / f"{p}.safetensors").is_file()}
             load_trained(components, **files)
@@ -120,11 +119,11 @@ def markdown_table(summary: dict[str, dict], count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_ablation(weights: Path | None, count: int, preset: str = "tiny", bundle_int8: Path | None = None,
+def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None = None,
                  backend: str = "onnx", progress: bool = True) -> tuple[dict, dict]:
     from tqdm.auto import tqdm
 
-    pipes = pipelines(weights, preset)
+    pipes = pipelines(weights, cfg)
     names = list(VARIANTS)
     if bundle_int8 is not None:
         from runtime_py.pipeline import RuntimePipeline
@@ -149,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.ablation", description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=None,
                    help="a folder of trained weights (i2v_adapter.shipped layout); default: the preset's own")
+    p.add_argument("--train-config", type=Path, default=None,
+                   help="take the architecture from this training config (default: the tiny preset)")
     p.add_argument("--count", type=int, default=24, help="held-out images")
     p.add_argument("--bundle-int8", type=Path, default=None, help="a quantized export bundle to add as a row")
     p.add_argument("--backend", default="onnx", help="runtime backend for --bundle-int8 (onnx or litert)")
@@ -167,7 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
-            rows, summary = run_ablation(args.weights, args.count, bundle_int8=args.bundle_int8,
+            if args.train_config is not None:
+                from .train_config import TrainConfig
+
+                cfg = TrainConfig.from_json(args.train_config).preset_config()
+            else:
+                from .config import get_preset
+
+                cfg = get_preset("tiny")
+            rows, summary = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
                                          backend=args.backend, progress=not args.quiet)
             record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary, "videos": rows}
             (tmp / "ablation.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -12,13 +12,18 @@ transformers layouts), stored as float16 and upcast to the module's dtype on loa
 `load_trained` puts any subset onto built components. Keys and shapes are checked by name.
 The files are made from the three training stages' outputs by
 
-    python -m i2v_adapter.shipped --vae runs/tiny/vae/vae.safetensors --unet runs/tiny/t2v/unet.safetensors \
+    python -m i2v_adapter.shipped --train-config configs/tiny_adapter_trained.json \
+        --vae runs/tiny/vae/vae.safetensors --unet runs/tiny/t2v/unet.safetensors \
         --adapter runs/tiny/adapter/adapter.safetensors --out i2v_adapter/weights/tiny
+
+with `preset.json`, the preset config they were trained with: `uses_shipped_weights(cfg)` is true
+only for the same architecture, so a preset whose architecture changed never gets stale weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -40,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 PARTS = ("vae", "unet", "adapter", "text_encoder")
+# The preset config the weights were trained with: they load only onto the same architecture.
+ARCHITECTURE_FILE = "preset.json"
+_ARCHITECTURE_KEYS = ("unet", "motion", "vae", "text_encoder")
 
 
 def shipped_dir(preset: str) -> Path:
@@ -47,8 +55,23 @@ def shipped_dir(preset: str) -> Path:
 
 
 def has_shipped_weights(preset: str) -> bool:
-    """True when every part's file is present for `preset` (only `tiny` has trained weights)."""
-    return all((shipped_dir(preset) / f"{part}.safetensors").is_file() for part in PARTS)
+    """True when every part's file and the architecture record are present for `preset`."""
+    files = [f"{part}.safetensors" for part in PARTS] + [ARCHITECTURE_FILE]
+    return all((shipped_dir(preset) / name).is_file() for name in files)
+
+
+def uses_shipped_weights(cfg) -> bool:
+    """Whether `cfg` is a preset with shipped trained weights, at the architecture they were trained for.
+
+    Overrides that keep the architecture (frame count, seed, sampling, FSP, attention variant) still
+    get them; another architecture or a content adapter (`image_encoder`) gets seeded random weights.
+    """
+    from .config import PRESETS
+
+    if cfg.name not in PRESETS or cfg.image_encoder is not None or not has_shipped_weights(cfg.name):
+        return False
+    trained_for = json.loads((shipped_dir(cfg.name) / ARCHITECTURE_FILE).read_text(encoding="utf-8"))
+    return all(json.loads(json.dumps(cfg.to_dict()[k])) == trained_for[k] for k in _ARCHITECTURE_KEYS)
 
 
 def module_weights(module: nn.Module) -> dict[str, nn.Parameter]:
@@ -109,12 +132,14 @@ def write_weights_folder(components, out: str | Path, *, overwrite: bool = False
             save_module_weights(getattr(components, part), tmp / f"{part}.safetensors")
         adapter = {k: v.half() for k, v in i2v_adapter_state_dict(components.unet).items()}
         save_safetensors(adapter, tmp / "adapter.safetensors", metadata={"format": "i2v-adapter"})
+        (tmp / ARCHITECTURE_FILE).write_text(json.dumps(components.config.to_dict(), indent=1) + "\n")
     return Path(out)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.shipped", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="tiny")
+    p.add_argument("--train-config", type=Path, required=True,
+                   help="a training config of the stages (its preset and architecture overrides)")
     p.add_argument("--vae", type=Path, required=True, help="stage vae output (vae.safetensors)")
     p.add_argument("--unet", type=Path, required=True, help="stage t2v output (unet.safetensors)")
     p.add_argument("--adapter", type=Path, required=True, help="stage adapter output (adapter.safetensors)")
@@ -124,12 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import get_preset
     from .models import build_components
+    from .train_config import TrainConfig
 
     args = build_parser().parse_args(argv)
     try:
-        components = build_components(get_preset(args.preset))
+        components = build_components(TrainConfig.from_json(args.train_config).preset_config())
         load_trained(components, vae=args.vae, unet=args.unet, adapter=args.adapter)
         write_weights_folder(components, args.out, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
