@@ -99,12 +99,18 @@ def _ratios(results: dict) -> list[str]:
                  _fmt(c.get("naive_vs_base_min"), 3), _fmt(c.get("fused_vs_base_min"), 3)] for c in results["adapter_cost"]]
         out += ["## The adapter's cost (UNet step, fp32)", "",
                 "Base: the AnimateDiff T2V UNet without the I2V-Adapter; naive / fused: the adapted UNet with "
-                "each first-frame attention variant. Same shapes, same backend, measured side by side. The "
-                "fused row and the stage table's `unet` row are the same model measured in different groups: "
-                "their difference is the drift of this machine's load between groups.", "",
+                "each first-frame attention variant. Same shapes, same backend. " + _variant_note(results), "",
                 *table(["backend", "base ms", "naive ms", "fused ms", "naive / base", "fused / base",
                         "naive / base (fastest)", "fused / base (fastest)"], rows)]
     return out
+
+
+def _variant_note(results: dict) -> str:
+    if any(r.get("same_as") for r in results["rows"]):
+        return ("Full size: one row at a time (one model fits in memory), one call each, which is also the "
+                "first call (one-off allocation included); the fused row is the stage table's `unet` row.")
+    return ("Measured side by side. The fused row and the stage table's `unet` row are the same model measured "
+            "in different groups: their difference is the drift of this machine's load between groups.")
 
 
 def _per_video(results: dict) -> list[str]:

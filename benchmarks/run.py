@@ -202,11 +202,12 @@ def run_benchmark(options: BenchmarkOptions) -> dict:
     with atomic_output_dir(options.out, overwrite=options.overwrite) as out:
         work = out / WORK_DIR
         models = ModelSet()
-        progress(f"preset {plan.cfg.name}: exporting the fp32 bundle ({', '.join(plan.stages)})")
+        source = f"bundle {options.bundle}" if options.bundle else "exporting the fp32 bundle"
+        progress(f"preset {plan.cfg.name}: {source} ({', '.join(plan.stages)})")
         export_fp32(plan, work, models)
         quantize_all(plan, work, models, progress)
         if options.adapter_cost and "unet" in plan.stages:
-            progress("exporting the base / naive / fused UNets")
+            progress("the base / naive / fused UNets" + ("" if plan.cfg.name in LARGE_PRESETS else ": exporting"))
             export_variants(plan, work, models)
         groups, skipped = _stage_groups(plan, models)
         variant_groups, variant_skipped = _variant_groups(plan, models)
