@@ -75,7 +75,7 @@ def count_onnx(path: str | Path) -> dict:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
-    inferred = onnx.shape_inference.infer_shapes(model)
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)  # data_prop: through Shape -> Reshape
     shapes = _shape_table(inferred)
     by_op = {op: 0 for op in _MAC_OPS}
     uncounted = []
@@ -218,7 +218,8 @@ def render_estimate(est: dict) -> list[str]:
         header += [f"{soc['name']} roofline ms", f"{soc['name']} anchor-scaled ms"]
     rows = []
     for stage, s in est["stages"].items():
-        row = [f"`{stage}`", s["source"], _num(s["macs"] / 1e9), _num(s["params"] / 1e6),
+        source = s["source"] + (f" ({s['onnx_uncounted']} ONNX nodes without shapes)" if s.get("onnx_uncounted") else "")
+        row = [f"`{stage}`", source, _num(s["macs"] / 1e9), _num(s["params"] / 1e6),
                _num(s["params"] * WEIGHT_BYTES[est["precision"]] / 1e6)]
         for key in socs:
             e = s["per_call"][key]
@@ -284,6 +285,10 @@ def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | No
                 entry = record["targets"]["onnx"]
                 files = [f for f in [entry["file"], *entry.get("extra_files", [])] if f.endswith(".onnx")]
                 counts[stage] = _sum_counts([count_onnx(Path(bundle) / f) for f in files])  # a chunked UNet: every chunk
+                if counts[stage]["uncounted"]:  # shapes not inferred (unsimplified graphs): count on the meta device
+                    partial = counts[stage]
+                    counts[stage] = {**count_torch(manifest["preset"]["name"], stage), "onnx_partial_macs": partial["macs"],
+                                     "onnx_uncounted": len(partial["uncounted"])}
         if not counts:
             raise ValueError(f"bundle {bundle}: expected ONNX models to count, found targets {manifest['targets']}")
         return counts
