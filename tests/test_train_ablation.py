@@ -1,0 +1,58 @@
+"""The ablation's held-out set and motion-direction check, and the trained-weights architecture guard."""
+
+import json
+
+import numpy as np
+import torch
+
+from i2v_adapter import shipped
+from i2v_adapter.ablation import HELD_OUT_SEED, held_out_set, markdown_table, motion_direction_ok, summarise
+from i2v_adapter.config import get_preset
+from i2v_adapter.data import SyntheticClips
+from i2v_adapter.models import build_components
+
+
+def test_direction_check_accepts_true_motion_and_rejects_the_opposite():
+    clips = SyntheticClips(40, num_frames=8, height=128, width=128, seed=HELD_OUT_SEED)
+    opposite = {"right": "left", "left": "right", "up": "down", "down": "up"}
+    moving = [i for i in range(40) if clips.spec(i).motion in opposite][:6]
+    assert len(moving) == 6
+    for i in moving:
+        frames, motion = clips[i][0], clips.spec(i).motion
+        assert motion_direction_ok(frames, motion) is True, clips[i][1]
+        assert motion_direction_ok(frames, opposite[motion]) is False, clips[i][1]
+    still = np.repeat(clips[moving[0]][0][:1], 8, axis=0)  # (8, H, W, 3): no motion at all
+    assert motion_direction_ok(still, "right") is False
+    assert motion_direction_ok(clips[moving[0]][0], "grow") is None  # not a translation: not judged
+
+
+def test_held_out_set_and_table():
+    items = held_out_set(3, get_preset("tiny"))
+    clips = SyntheticClips(3, num_frames=8, height=128, width=128, seed=HELD_OUT_SEED)
+    assert [p for _, p, _ in items] == [clips[i][1] for i in range(3)]
+    assert all(np.array_equal(img, clips[i][0][0]) for i, (img, _, _) in enumerate(items))
+    rows = [dict(flow_score=1.0, warping_error=0.01, first_frame_ssim=0.5, first_frame_psnr_db=20.0, direction_ok=True),
+            dict(flow_score=3.0, warping_error=0.03, first_frame_ssim=0.7, first_frame_psnr_db=22.0, direction_ok=None)]
+    s = summarise(rows)
+    assert s["flow_score"] == 2.0 and s["direction_accuracy"] == 1.0 and s["direction_judged"] == 1
+    table = markdown_table({"adapter": s}, 2)
+    assert "| adapter | 2.000 | 0.02000 | 0.600 | 21.00 | 1.00 of 1 |" in table
+
+
+def test_weights_load_only_onto_their_architecture(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    cfg = get_preset("tiny").with_overrides(num_frames=4)
+    components = build_components(cfg)
+    shipped.write_weights_folder(components, tmp_path / "tiny")
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
+    assert shipped.has_shipped_weights("tiny") and shipped.uses_shipped_weights(cfg)
+    assert shipped.uses_shipped_weights(get_preset("tiny"))  # frame count is not architecture
+    record = json.loads((tmp_path / "tiny" / "preset.json").read_text())
+    record["vae"]["norm_num_groups"] = 2
+    (tmp_path / "tiny" / "preset.json").write_text(json.dumps(record))
+    assert not shipped.uses_shipped_weights(cfg)  # trained for another VAE: never loaded onto this one
+    assert not shipped.uses_shipped_weights(get_preset("mobile"))
+    other = build_components(cfg.with_overrides(seed=5))
+    shipped.load_shipped(other)  # explicit load: keys and shapes match, fp16 values upcast
+    for (name, p), q in zip(components.unet.named_parameters(), other.unet.parameters()):
+        assert torch.equal(p.detach().half().float(), q), name
