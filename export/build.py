@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -141,16 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 if __name__ == "__main__":
-    # Converters log to the root logger at INFO (per-op lowering notes): keep those at WARNING.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    if "--quiet" not in sys.argv[1:]:
-        for name in ("export", "i2v_adapter"):
-            logging.getLogger(name).setLevel(logging.INFO)
-    # SIGTERM unwinds like Ctrl-C, so the temporary bundle directory is removed.
-    signal.signal(signal.SIGTERM, _interrupt)
-    sys.exit(main())
+    from i2v_adapter.cli import run_main
+
+    run_main(main, verbose_loggers=("export", "i2v_adapter", "quantize"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -88,13 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    if "--quiet" not in sys.argv[1:]:
-        logging.getLogger("quantize").setLevel(logging.INFO)
-    signal.signal(signal.SIGTERM, _interrupt)  # unwinds like Ctrl-C: the temporary bundle is removed
-    sys.exit(main())
+    from i2v_adapter.cli import run_main
+
+    run_main(main, verbose_loggers=("quantize",))
