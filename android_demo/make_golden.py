@@ -27,7 +27,6 @@ import argparse
 import base64
 import dataclasses
 import json
-import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -47,7 +46,7 @@ from i2v_adapter.blur import gaussian_kernel1d  # noqa: E402
 from i2v_adapter.config import FSPConfig, SamplingConfig, SchedulerConfig, get_preset  # noqa: E402
 from i2v_adapter.media import atomic_output_dir  # noqa: E402
 from i2v_adapter.stages import stage_specs  # noqa: E402
-from i2v_adapter.tokenizer import BOS, EOS, CLIPTokenizer, byte_to_unicode  # noqa: E402
+from i2v_adapter.tokenizer import BOS, EOS, CLIPTokenizer, byte_to_unicode, truncation_warnings_off  # noqa: E402
 from runtime_py import fsp as rfsp  # noqa: E402
 from runtime_py.pipeline import RuntimePipeline  # noqa: E402
 from runtime_py.runners import CallableRunner  # noqa: E402
@@ -113,8 +112,8 @@ def rng_for(name: str) -> np.random.Generator:
 def tokenizer_vectors() -> dict:
     """Ids of `TEXTS`; the last text is over 75 tokens (truncated: its warning is expected here)."""
     tok = CLIPTokenizer.from_bpe_file()
-    logging.getLogger("i2v_adapter.tokenizer").setLevel(logging.ERROR)
-    cases = [{"text": t, "ids": tok.encode(t).tolist(), "num_tokens": len(tok.tokenize(t))} for t in TEXTS]
+    with truncation_warnings_off():
+        cases = [{"text": t, "ids": tok.encode(t).tolist(), "num_tokens": len(tok.tokenize(t))} for t in TEXTS]
     return {"vocab_size": tok.vocab_size, "max_length": 77, "cases": cases}
 
 

@@ -11,6 +11,7 @@ does), or refused with `truncate=False`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import json
@@ -22,6 +23,18 @@ import numpy as np
 import regex
 
 logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def truncation_warnings_off():
+    """Silence the over-long-prompt warning while texts are truncated on purpose (test sets), then
+    put the logger's level back, so later callers still see it."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 DATA_DIR = Path(__file__).parent / "data"
 BPE_FILE = DATA_DIR / "bpe_simple_vocab_16e6.txt.gz"

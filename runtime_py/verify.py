@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from export import parity as parity_lib
+from i2v_adapter.tokenizer import truncation_warnings_off
 
 from .generate import NamedFailures, StageRunError
 from .metrics import psnr_uint8, video_metrics
@@ -257,14 +258,9 @@ def tokenizer_parity(runtime_tokenizer, torch_tokenizer, tokenizer_dir: Path, te
 
     hf = HFTokenizer.from_pretrained(str(tokenizer_dir))
     mismatches = []
-    quiet = logging.getLogger("i2v_adapter.tokenizer")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # the over-long test text is truncated on purpose
-    try:
+    with truncation_warnings_off():  # the over-long test text is truncated on purpose
         for text in texts:
             mismatches += _token_mismatches(text, runtime_tokenizer, torch_tokenizer, hf)
-    finally:
-        quiet.setLevel(level)
     return {"texts": len(texts), "identical": not mismatches, "mismatches": mismatches}
 
 

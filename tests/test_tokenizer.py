@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from i2v_adapter.tokenizer import CLIPTokenizer
+from i2v_adapter.tokenizer import CLIPTokenizer, truncation_warnings_off
 
 TEXTS = [
     "a photo of a cat",
@@ -80,6 +80,16 @@ def test_truncation_warns_and_strict_refuses(tok, caplog):
     assert any("truncated to 75" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
     with pytest.raises(ValueError, match=r"prompt is \d+ tokens, the text encoder takes at most 75 \(77 with start and end tokens\)"):
         tok.encode(long_text, truncate=False)
+
+
+def test_quiet_truncation_is_scoped(tok, caplog):
+    """Silencing the warning for a test set must not silence it for later callers (it once did)."""
+    with caplog.at_level(logging.WARNING):
+        with truncation_warnings_off():
+            tok.encode(TEXTS[-1])
+        assert not caplog.records
+        tok.encode(TEXTS[-1])
+    assert any("truncated to 75" in r.getMessage() for r in caplog.records)
 
 
 def test_non_string_is_refused(tok):
