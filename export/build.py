@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GroupNorm as plain mean/variance reductions (for delegates without GroupNorm)")
     p.add_argument("--matmul-attention", action="store_true",
                    help="attention as explicit batched matmul + softmax instead of scaled_dot_product_attention")
+    p.add_argument("--attention-chunk-mb", type=float, metavar="MB",
+                   help="compute an attention whose score matrix exceeds MB megabytes over query chunks "
+                   "(the exported graph never holds more than MB of scores at once; e.g. 1024 for sd15)")
     p.add_argument("--unet-chunks", type=int, metavar="N",
                    help="export the UNet as N chunks run in sequence (default: as few as keep each under 1.8 GB "
                    "of weights: 1 for tiny, more for full size, where one flatbuffer cannot hold it)")
@@ -94,6 +97,7 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
         content_adapter=args.content_adapter,
         decompose_groupnorm=args.decompose_groupnorm,
         matmul_attention=args.matmul_attention,
+        attention_chunk_mb=args.attention_chunk_mb,
         unet_chunks=args.unet_chunks,
         overwrite=args.overwrite,
     )

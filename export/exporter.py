@@ -86,6 +86,7 @@ class ExportOptions:
     content_adapter: bool = False  # add the IP-Adapter-Plus content adapter and the image_encoder stage
     decompose_groupnorm: bool = False
     matmul_attention: bool = False
+    attention_chunk_mb: float | None = None  # attention over this many MB of scores runs in query chunks
     unet_chunks: int | None = None  # None: as few as keep each chunk under CHUNK_LIMIT_BYTES of weights
     overwrite: bool = False
 
@@ -189,6 +190,8 @@ def plan_export(options: ExportOptions) -> ExportPlan:
         raise ValueError(f"unknown target(s) {unknown or list(options.targets)}: expected onnx, tflite or both")
     cfg = resolve_config(options)
     stages = _resolve_stages(cfg, options.stages)
+    if options.attention_chunk_mb is not None and not options.attention_chunk_mb > 0:
+        raise ValueError(f"expected --attention-chunk-mb to be a positive number of MB, got {options.attention_chunk_mb!r}")
     out = Path(options.out)
     if out.exists() and not options.overwrite:
         raise FileExistsError(f"output already exists: {out} (pass --overwrite to replace it)")
@@ -348,11 +351,13 @@ def _run_exported(job: _StageJob, target: str, files: list[Path], chunk_files: l
 
 
 def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, options: ExportOptions) -> dict[str, StageRecord]:
-    from .graph_options import matmul_attention
+    from .graph_options import chunked_attention, matmul_attention
 
     records = {name: StageRecord(job.spec) for name, job in jobs.items()}
     total, done = len(jobs) * len(plan.targets), 0
-    with matmul_attention() if options.matmul_attention else nullcontext():
+    chunk_mb = options.attention_chunk_mb
+    with matmul_attention() if options.matmul_attention else nullcontext(), \
+            chunked_attention(chunk_mb) if chunk_mb else nullcontext():
         for name, job in jobs.items():
             for target in plan.targets:
                 done += 1
@@ -395,6 +400,7 @@ def export_bundle(options: ExportOptions) -> dict:
             "attention": cfg.attention.value,
             "decompose_groupnorm": options.decompose_groupnorm,
             "matmul_attention": options.matmul_attention,
+            "attention_chunk_mb": options.attention_chunk_mb,
             "unet_chunks": plan.unet_chunks if "unet" in plan.stages else None,
             "onnx_opset": ONNX_OPSET if "onnx" in plan.targets else None,
             "tflite_signature": TFLITE_SIGNATURE if "tflite" in plan.targets else None,

@@ -9,6 +9,12 @@
   the I2V processor's (`i2v_adapter.attention.attend` calls it), diffusers' processors for
   cross-attention, motion modules and the VAE, and transformers' CLIP. Use it where a converter would
   keep a fused attention op the target delegate cannot run.
+- `chunked_attention(max_scores_mb)`: while active, an attention whose score matrix
+  `(..., Lq, Lk)` would exceed `max_scores_mb` is computed over query chunks whose scores fit, and
+  the chunks' outputs are concatenated (queries are independent, so the result is the same). Every
+  converter here lowers attention to MatMul + Softmax, so an exported SD1.5 UNet at 512x512 holds one
+  `(2B*F*heads, 4096, 4096)` score tensor, 17 GB in fp32, per spatial attention: more than a phone or
+  this 24 GB machine has. Chunked, the runtime's planner reuses one chunk's buffers for the next.
 
 Both keep the weights (the decomposed GroupNorm shares the original's parameters); parity against the
 unmodified PyTorch model is measured for them like for the default graph.
@@ -89,6 +95,49 @@ def sdpa_as_matmul(
         else:
             scores = scores + attn_mask
     return scores.softmax(dim=-1) @ value  # (..., Lq, Lk) x (..., Lk, Dv) -> (..., Lq, Dv)
+
+
+def query_chunks(query: torch.Tensor, key: torch.Tensor, max_scores_bytes: int) -> int:
+    """How many query chunks keep each chunk's score matrix `(..., Lq/n, Lk)` within `max_scores_bytes`."""
+    lq, lk = query.shape[-2], key.shape[-2]
+    batch = math.prod(query.shape[:-2])
+    total = batch * lq * lk * query.element_size()
+    return min(lq, max(1, math.ceil(total / max_scores_bytes)))
+
+
+@contextmanager
+def chunked_attention(max_scores_mb: float) -> Iterator[None]:
+    """Within the block, attentions over `max_scores_mb` of scores run in query chunks (see module doc).
+
+    Wraps whatever `F.scaled_dot_product_attention` is when the block starts, so inside
+    `matmul_attention()` the chunks are explicit matmuls too.
+    """
+    if not max_scores_mb > 0:
+        raise ValueError(f"expected a positive attention chunk budget in MB, got {max_scores_mb!r}")
+    inner = F.scaled_dot_product_attention
+    budget = int(max_scores_mb * 2**20)
+
+    def chunked(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        n = query_chunks(query, key, budget)
+        if n == 1:
+            return inner(query, key, value, attn_mask, dropout_p, is_causal, scale=scale, enable_gqa=enable_gqa)
+        if is_causal:
+            raise ValueError("chunked attention does not split causal attention (its mask depends on the query offset)")
+        size = math.ceil(query.shape[-2] / n)
+        outputs = []
+        for start in range(0, query.shape[-2], size):
+            mask = attn_mask
+            if mask is not None and mask.shape[-2] == query.shape[-2] and mask.shape[-2] > 1:
+                mask = mask[..., start : start + size, :]  # a mask per query row is cut like the queries
+            q = query[..., start : start + size, :]  # (..., Lq, D) -> (..., <= size, D)
+            outputs.append(inner(q, key, value, mask, dropout_p, False, scale=scale, enable_gqa=enable_gqa))
+        return torch.cat(outputs, dim=-2)  # n x (..., <= size, Dv) -> (..., Lq, Dv)
+
+    F.scaled_dot_product_attention = chunked
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = inner
 
 
 @contextmanager

@@ -277,6 +277,7 @@ def test_adapter_checkpoint_is_what_gets_exported(onnx_bundle, tmp_path):
             TFLiteSizeError,
             r"unet chunk \d of 2 has [23]\.\d\d GB of fp32 weights",
         ),
+        ({"attention_chunk_mb": 0.0}, ValueError, r"expected --attention-chunk-mb to be a positive number of MB, got 0\.0"),
         ({"unet_chunks": 9}, ValueError, r"expected between 1 and 7 UNet chunks \(one per block at most\), got 9"),
     ],
 )
