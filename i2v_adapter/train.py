@@ -253,6 +253,11 @@ class Run:
         """The UNet (components.unet; the prepared wrapper is `models.unet`)."""
         return self.components.unet
 
+    @property
+    def trainable(self) -> dict[str, nn.Parameter]:
+        """The parameters the optimizer steps: all of `params` but a decoder-only VAE run's encoder."""
+        return {k: p for k, p in self.params.items() if p.requires_grad}
+
     def weights(self) -> dict[str, torch.Tensor]:
         """The stage's trained weights, as its weights file holds them."""
         return {k: p.detach().clone() for k, p in self.params.items()}
@@ -286,8 +291,9 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
             module.to(dtype=dtype)
     for p in params.values():
         p.data = p.data.float()
+    trainable = {k: p for k, p in params.items() if p.requires_grad}
     optimizer = torch.optim.AdamW(
-        list(params.values()), lr=tcfg.learning_rate, betas=(tcfg.adam_beta1, tcfg.adam_beta2),
+        list(trainable.values()), lr=tcfg.learning_rate, betas=(tcfg.adam_beta1, tcfg.adam_beta2),
         eps=tcfg.adam_epsilon, weight_decay=tcfg.weight_decay,
     )
     unet = UNetStage(components.unet)
@@ -296,7 +302,7 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
     if tcfg.stage is not TrainStage.VAE:
         unet = trained
     if checkpoint is not None:
-        load_optimizer_state(optimizer, params, checkpoint / "optimizer.safetensors", accelerator.scaler)
+        load_optimizer_state(optimizer, trainable, checkpoint / "optimizer.safetensors", accelerator.scaler)
         logger.info("resuming from %s at step %d", checkpoint, state.step)
     encoders = VaeEncoderStage(components.vae), TextEncoderStage(components.text_encoder)
     models = Models(*encoders, unet, components, accelerator.device, dtype, trained)
@@ -330,7 +336,7 @@ def save_checkpoint(run: Run, folder: Path) -> None:
     if run.accelerator.is_main_process:
         with atomic_output_dir(folder) as tmp:
             save_safetensors(run.weights(), tmp / WEIGHTS_FILES[run.tcfg.stage], metadata=_weights_metadata(run.tcfg))
-            save_optimizer_state(run.optimizer, list(run.params), tmp / "optimizer.safetensors", run.accelerator.scaler)
+            save_optimizer_state(run.optimizer, list(run.trainable), tmp / "optimizer.safetensors", run.accelerator.scaler)
             _write_json(tmp / "trainer_state.json", run.state.to_json())
             _write_json(tmp / "train_config.json", (json.dumps(run.tcfg.to_dict(), indent=1) + "\n").encode())
     run.accelerator.wait_for_everyone()
@@ -352,7 +358,7 @@ def train_micro_batch(run: Run, frames: torch.Tensor, captions: list[str], micro
         loss = stage_loss(run.models, frames, list(captions), tcfg, seed)
         acc.backward(loss)
         if acc.sync_gradients and tcfg.max_grad_norm is not None:
-            acc.clip_grad_norm_(list(run.params.values()), tcfg.max_grad_norm)
+            acc.clip_grad_norm_(list(run.trainable.values()), tcfg.max_grad_norm)
         run.optimizer.step()
         run.optimizer.zero_grad(set_to_none=True)
     return loss.detach()

@@ -86,6 +86,9 @@ class TrainConfig:
     # Stage `vae`: weight of the mean per-element KL term, and the square crop size (0: whole frames)
     kl_weight: float = 1e-4
     vae_crop: int = 64
+    # Stage `vae` with `init_vae`: train only the decoder (and `post_quant_conv`), so the latent space a
+    # T2V UNet was trained on stays exactly the same (no latent-scale calibration at the end either).
+    vae_decoder_only: bool = False
     # The VAE's GroupNorm group count (None: the preset's). With 2 channels per group (the tiny VAE's
     # 16 channels in 8 groups) a flat-coloured region normalises to +-1 whatever its colour, so the
     # decoder cannot reproduce colour; 4 groups keep 2 degrees of freedom per group.
@@ -103,6 +106,13 @@ class TrainConfig:
             _expect_int("num_frames", self.num_frames, low=2)
         if self.vae_norm_num_groups is not None:
             _expect_int("vae_norm_num_groups", self.vae_norm_num_groups, low=1)
+        if not isinstance(self.vae_decoder_only, bool):
+            raise ValueError(f"training config: expected vae_decoder_only to be true or false, got {self.vae_decoder_only!r}")
+        if self.vae_decoder_only and (self.stage is not TrainStage.VAE or not self.init_vae):
+            raise ValueError(
+                "training config: vae_decoder_only fine-tunes a trained VAE's decoder: expected stage 'vae' "
+                f"with init_vae, got stage {self.stage.value!r} and init_vae {self.init_vae!r}"
+            )
         floats = (
             "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
             "adapter_out_init_std", "kl_weight",

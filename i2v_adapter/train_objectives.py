@@ -204,7 +204,16 @@ def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Par
         module.requires_grad_(False).eval()
     stage, unet = tcfg.stage, components.unet
     if stage is TrainStage.VAE:
+        # The weights file holds the whole VAE; decoder-only leaves the encoder's without gradients.
         module, params = components.vae, dict(components.vae.named_parameters())
+        if tcfg.vae_decoder_only:
+            trained = {k: p for k, p in params.items() if k.startswith(("decoder.", "post_quant_conv."))}
+            for p in trained.values():
+                p.requires_grad_(True)
+            module.train()
+            logger.info("stage vae (decoder only): %d trainable parameters, the latent space is frozen",
+                        sum(p.numel() for p in trained.values()))
+            return params
     elif stage is TrainStage.T2V:
         if is_installed(unet):
             remove_i2v_adapter(unet)
@@ -235,8 +244,8 @@ def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: 
 
 def finish_stage(components: Components, tcfg: TrainConfig, dataset, device) -> dict:
     """End-of-run step: the VAE's latent-scale calibration (on up to 16 clips); returns what it measured."""
-    if tcfg.stage is not TrainStage.VAE:
-        return {}
+    if tcfg.stage is not TrainStage.VAE or tcfg.vae_decoder_only:
+        return {}  # decoder-only: the latent space (and its scale) is what the UNet was trained on
     clips = [dataset[i][0] for i in range(min(16, len(dataset)))]
     frames = torch.from_numpy(np.stack(clips))  # (N, F, H, W, 3)
     vae = components.vae.eval()

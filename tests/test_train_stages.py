@@ -211,3 +211,23 @@ def test_max_minutes_stops_at_a_step_with_a_checkpoint_and_resume_goes_on(tmp_pa
     assert resumed.state.step == 3 and len(resumed.state.losses) == 3
     with pytest.raises(ValueError, match="expected max_minutes > 0 or null, got 0"):
         tcfg.with_overrides(max_minutes=0)
+
+
+def test_decoder_only_vae_keeps_the_latent_space_and_resumes(stage_runs, tmp_path):
+    root, _ = stage_runs
+    init = root / "vae" / "vae.safetensors"
+    tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, vae_decoder_only=True, init_vae=str(init),
+                       learning_rate=1e-3, **{**BASE, "num_frames": 2, "max_steps": 2})
+    run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
+    before = build_components(tcfg.preset_config())
+    load_trained(before, vae=init)
+    changed = _changed(_all_tensors(before), _all_tensors(run.components))
+    assert changed and all(k.startswith(("vae.decoder.", "vae.post_quant_conv.")) for k in changed), sorted(changed)[:5]
+    saved = load_safetensors(tmp_path / "a" / "vae.safetensors")  # the whole VAE, loadable as any VAE file
+    assert saved.keys() == {k for k, _ in before.vae.named_parameters()}
+    assert "latent_std_before_calibration" not in json.loads((tmp_path / "a" / "trainer_state.json").read_text())["measurements"]
+    resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
+    straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
+    assert resumed.state.losses == straight.state.losses and len(resumed.state.losses) == 3
+    with pytest.raises(ValueError, match="vae_decoder_only fine-tunes a trained VAE's decoder: expected stage 'vae' with init_vae"):
+        TrainConfig(stage=TrainStage.VAE, vae_decoder_only=True).verify()
