@@ -205,11 +205,11 @@ def plan_export(options: ExportOptions) -> ExportPlan:
     return ExportPlan(cfg, stages, targets)
 
 
-def _load_components(cfg: PresetConfig, ckpt: Checkpoints):
+def _load_components(cfg: PresetConfig, ckpt: Checkpoints, random_weights: bool):
     if not ckpt.any:
         from i2v_adapter.models import build_components
 
-        return build_components(cfg)
+        return build_components(cfg, random_weights=random_weights)
     from i2v_adapter.checkpoints import load_components
 
     return load_components(
@@ -231,6 +231,12 @@ def _weights_record(options: ExportOptions, cfg: PresetConfig) -> dict:
     else:
         source = "embedded-default" if cfg.name == "tiny" and not options.random_weights else "random"
     record = {"source": source, "seed": cfg.seed}
+    if source == "embedded-default":
+        from i2v_adapter.shipped import shipped_record
+
+        trained = shipped_record(cfg)
+        if trained is not None:
+            record["trained"] = trained  # the preset's shipped trained weights, by hash
     if ckpt.any:
         record["checkpoints"] = {k: str(v) for k, v in ckpt.paths().items()}
         record["lora_scales"] = [s for _, s in ckpt.loras]
@@ -387,7 +393,7 @@ def export_bundle(options: ExportOptions) -> dict:
     from .converters import ONNX_OPSET
 
     logger.info("building %s components (%s)", cfg.name, _weights_record(options, cfg)["source"])
-    components = _load_components(cfg, options.checkpoints)
+    components = _load_components(cfg, options.checkpoints, options.random_weights)
     release_memory()  # building full-size weights leaves gigabytes of freed heap behind
     jobs = _prepare_jobs(stage_modules(components), plan)
     release_memory()

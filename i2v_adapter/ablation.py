@@ -74,7 +74,7 @@ def pipelines(weights: Path | None, cfg):
     from .shipped import PARTS, load_trained
 
     def build():
-        components = build_components(cfg)
+        components = build_components(cfg, random_weights=weights is not None)
         if weights is not None:
             files = {p: weights / f"{p}.safetensors" for p in PARTS if (weights / f"{p}.safetensors").is_file()}
             load_trained(components, **files)

@@ -81,7 +81,7 @@ def load_pipeline(args: argparse.Namespace):
                 f"preset {cfg.name!r} needs checkpoints (--sd15 and --motion-module, optionally --adapter), "
                 "or --random-weights to run the architecture with random weights"
             )
-        return I2VPipeline.from_preset(cfg)
+        return I2VPipeline.from_preset(cfg, random_weights=args.random_weights)
     from .checkpoints import load_components
 
     loras = [parse_lora(s) for s in args.lora]

@@ -219,12 +219,14 @@ class Components:
     image_encoder: CLIPVisionModelWithProjection | None = None
 
 
-def build_components(cfg: PresetConfig) -> Components:
-    """All components with deterministic random weights (the embedded default for `tiny`)."""
+def build_components(cfg: PresetConfig, *, random_weights: bool = False) -> Components:
+    """All components of `cfg`: the preset's trained weights where the package ships them for this
+    architecture (`shipped.uses_shipped_weights`: the tiny default), else deterministic random weights
+    from `cfg.seed`. `random_weights=True` always gives the random ones (tests, training from scratch)."""
     from .tokenizer import CLIPTokenizer
 
     cfg.verify()
-    return Components(
+    components = Components(
         config=cfg,
         unet=build_unet(cfg),
         vae=build_vae(cfg),
@@ -233,3 +235,9 @@ def build_components(cfg: PresetConfig) -> Components:
         scheduler=build_scheduler(cfg),
         image_encoder=build_image_encoder(cfg) if cfg.image_encoder is not None else None,
     )
+    if not random_weights and not _on_meta():
+        from .shipped import load_shipped, uses_shipped_weights
+
+        if uses_shipped_weights(cfg):
+            load_shipped(components)
+    return components

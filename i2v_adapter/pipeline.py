@@ -57,9 +57,9 @@ class I2VPipeline:
         self.specs = stage_specs(cfg)
 
     @classmethod
-    def from_preset(cls, cfg: PresetConfig) -> "I2VPipeline":
-        """Deterministic random weights for `cfg` (the embedded default for `tiny`)."""
-        return cls(build_components(cfg))
+    def from_preset(cls, cfg: PresetConfig, *, random_weights: bool = False) -> "I2VPipeline":
+        """The preset's own weights: trained where shipped (the tiny default), else seeded random."""
+        return cls(build_components(cfg, random_weights=random_weights))
 
     def run_stage(self, name: str, *inputs: torch.Tensor) -> torch.Tensor:
         """One stage call, inputs checked against the contract first."""

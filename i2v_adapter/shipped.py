@@ -117,6 +117,43 @@ def load_trained(components, *, vae=None, unet=None, adapter=None, text_encoder=
         load_i2v_adapter(components.unet, adapter)
 
 
+def shipped_record(cfg) -> dict | None:
+    """What a manifest records of the trained weights `build_components(cfg)` loads (None: random
+    weights): the folder, relative to the package, and each file's sha256."""
+    if not uses_shipped_weights(cfg):
+        return None
+    import hashlib
+
+    folder = shipped_dir(cfg.name)
+    digests = {f"{part}.safetensors": hashlib.sha256((folder / f"{part}.safetensors").read_bytes()).hexdigest()
+               for part in PARTS}
+    return {"folder": str(folder.relative_to(WEIGHTS_DIR.parent.parent)), "sha256": digests}
+
+
+def build_recorded(cfg, record: dict):
+    """The components a manifest's deterministic `weights` record names: `random` (seeded) or
+    `embedded-default` (the preset's own: its shipped trained weights when the record says so, and
+    then only the same files, by sha256). Raises `ValueError` when the record and the package differ."""
+    from .models import build_components
+
+    source = record.get("source")
+    if source not in ("embedded-default", "random"):
+        raise ValueError(f"expected weights source embedded-default or random, got {source!r}")
+    if source == "random":
+        return build_components(cfg, random_weights=True)
+    recorded, current = record.get("trained"), shipped_record(cfg)
+    if (recorded or {}).get("sha256") != (current or {}).get("sha256"):
+        def describe(r):
+            return f"trained weights {r['folder']}" if r else "seeded random weights"
+
+        raise ValueError(
+            f"the bundle was exported from the {cfg.name} preset's {describe(recorded)}, but this package's "
+            f"{cfg.name} default is {describe(current)}{' with other files' if recorded and current else ''}: "
+            "re-export the bundle with this package"
+        )
+    return build_components(cfg)
+
+
 def load_shipped(components) -> None:
     """The trained weights of `components.config.name` from `i2v_adapter/weights/<preset>/`."""
     folder = shipped_dir(components.config.name)
@@ -157,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        components = build_components(TrainConfig.from_json(args.train_config).preset_config())
+        components = build_components(TrainConfig.from_json(args.train_config).preset_config(), random_weights=True)
         load_trained(components, vae=args.vae, unet=args.unet, adapter=args.adapter)
         write_weights_folder(components, args.out, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError) as err:

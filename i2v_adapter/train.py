@@ -99,7 +99,8 @@ def build_model(tcfg: TrainConfig) -> tuple[Components, dict[str, nn.Parameter]]
             cfg, sd15=tcfg.sd15, motion_module=tcfg.motion_module, i2v_adapter=tcfg.init_adapter
         )
     else:
-        components = build_components(cfg)
+        # Training starts from the seeded random weights (or the files below), never the shipped ones.
+        components = build_components(cfg, random_weights=True)
     load_trained(components, vae=tcfg.init_vae, unet=tcfg.init_unet)
     if tcfg.init_adapter and tcfg.init_unet:
         load_i2v_adapter(components.unet, tcfg.init_adapter)  # again: the new UNet got a fresh adapter

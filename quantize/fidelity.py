@@ -49,9 +49,9 @@ def reference_components(manifest: dict):
     cfg = reference_config(manifest)
     weights = manifest.get("weights", {})
     if weights.get("source") != "checkpoints":
-        from i2v_adapter.models import build_components
+        from i2v_adapter.shipped import build_recorded
 
-        return build_components(cfg)
+        return build_recorded(cfg, weights)
     from i2v_adapter.checkpoints import load_components
 
     paths = weights.get("checkpoints", {})

@@ -171,9 +171,9 @@ def build_reference(manifest: dict, weights: Weights):
     cfg = reference_config(manifest)
     source = manifest.get("weights", {}).get("source")
     if source in ("embedded-default", "random"):
-        from i2v_adapter.models import build_components
+        from i2v_adapter.shipped import build_recorded
 
-        components = build_components(cfg)
+        components = build_recorded(cfg, manifest["weights"])
     elif source == "checkpoints":
         from i2v_adapter.checkpoints import load_components
 

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from i2v_adapter import shipped
@@ -56,3 +57,29 @@ def test_weights_load_only_onto_their_architecture(tmp_path, monkeypatch):
     shipped.load_shipped(other)  # explicit load: keys and shapes match, fp16 values upcast
     for (name, p), q in zip(components.unet.named_parameters(), other.unet.parameters()):
         assert torch.equal(p.detach().half().float(), q), name
+
+
+def test_default_loads_shipped_weights_and_bundles_record_them(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    cfg = get_preset("tiny")
+    trained = build_components(cfg.with_overrides(seed=7), random_weights=True)  # stands in for trained weights
+    shipped.write_weights_folder(trained, tmp_path / "tiny")
+    seeded = build_components(cfg, random_weights=True)
+    record_random = {"source": "embedded-default", "seed": 0}  # a bundle exported before weights shipped
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
+    default = build_components(cfg)  # the shipped files, upcast from fp16
+    w = dict(default.vae.named_parameters())["decoder.conv_out.weight"]
+    assert torch.equal(w, dict(trained.vae.named_parameters())["decoder.conv_out.weight"].half().float())
+    assert not torch.equal(w, dict(seeded.vae.named_parameters())["decoder.conv_out.weight"])
+    record = {"source": "embedded-default", "seed": 0, "trained": shipped.shipped_record(cfg)}
+    assert set(record["trained"]["sha256"]) == {f"{p}.safetensors" for p in shipped.PARTS}
+    rebuilt = shipped.build_recorded(cfg, record)
+    assert torch.equal(dict(rebuilt.vae.named_parameters())["decoder.conv_out.weight"], w)
+    with pytest.raises(ValueError, match="exported from the tiny preset's seeded random weights, but .* trained weights"):
+        shipped.build_recorded(cfg, record_random)
+    (tmp_path / "tiny" / "adapter.safetensors").write_bytes(b"changed")
+    with pytest.raises(ValueError, match="with other files: re-export the bundle"):
+        shipped.build_recorded(cfg, record)
+    rnd = shipped.build_recorded(cfg, {"source": "random", "seed": 0})
+    assert torch.equal(dict(rnd.vae.named_parameters())["decoder.conv_out.weight"],
+                       dict(seeded.vae.named_parameters())["decoder.conv_out.weight"])
