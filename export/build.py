@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export the UNet as N chunks run in sequence (default: as few as keep each under 1.8 GB "
                    "of weights: 1 for tiny, more for full size, where one flatbuffer cannot hold it)")
     p.add_argument("--random-weights", action="store_true",
-                   help="full-size presets: deterministic random weights instead of checkpoints")
+                   help="seeded random weights: instead of checkpoints (full-size presets) or the shipped trained weights (tiny)")
     p.add_argument("--sd15", type=Path, help="SD1.5 folder in diffusers layout (unet/, vae/, text_encoder/)")
     p.add_argument("--motion-module", type=Path, help="AnimateDiff motion module: MotionAdapter folder or .safetensors")
     p.add_argument("--adapter", type=Path, help="I2V-Adapter weights (.safetensors)")

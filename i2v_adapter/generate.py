@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--random-weights",
         action="store_true",
-        help="full-size presets: run with deterministic random weights instead of checkpoints (noise; for timing)",
+        help="seeded random weights instead of checkpoints (full-size presets) or the shipped trained weights (tiny); noise, for timing",
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
