@@ -78,9 +78,9 @@ def test_stage_modules_honour_the_contract(tiny_cfg, content_adapter):
 
 @torch.no_grad()
 def test_weights_are_deterministic(tiny_cfg):
-    a, b = build_components(tiny_cfg), build_components(tiny_cfg)
+    a, b = build_components(tiny_cfg, random_weights=True), build_components(tiny_cfg, random_weights=True)
     for model in ("unet", "vae", "text_encoder"):
         sa, sb = getattr(a, model).state_dict(), getattr(b, model).state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    other = build_components(tiny_cfg.with_overrides(seed=1))
+    other = build_components(tiny_cfg.with_overrides(seed=1), random_weights=True)
     assert not torch.equal(other.vae.decoder.conv_out.weight, a.vae.decoder.conv_out.weight)

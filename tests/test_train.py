@@ -55,7 +55,7 @@ def _frozen_tensors(components) -> dict[str, torch.Tensor]:
 def test_one_step_changes_only_the_adapter(tcfg, tmp_path):
     run = train(tcfg, "synthetic", tmp_path / "run", quiet=True)
     assert run.state.step == 1 and len(run.state.losses) == 1 and np.isfinite(run.state.losses[0])
-    fresh = build_components(tcfg.preset_config())
+    fresh = build_components(tcfg.preset_config(), random_weights=True)
     before, after = _frozen_tensors(fresh), _frozen_tensors(run.components)
     assert before.keys() == after.keys() and len(before) > 100
     changed = [k for k in before if not torch.equal(before[k], after[k])]

@@ -72,7 +72,7 @@ def stage_runs(tmp_path_factory):
 def test_vae_step_changes_only_the_vae(stage_runs):
     root, runs = stage_runs
     tcfg, run = runs["vae"]
-    fresh = _all_tensors(build_components(tcfg.preset_config()))
+    fresh = _all_tensors(build_components(tcfg.preset_config(), random_weights=True))
     after = _all_tensors(run.components)
     changed = _changed(fresh, after)
     assert changed and all(k.startswith("vae.") for k in changed), sorted(changed)[:5]
@@ -87,7 +87,7 @@ def test_t2v_step_trains_the_whole_unet_without_the_adapter(stage_runs):
     root, runs = stage_runs
     tcfg, run = runs["t2v"]
     assert not is_installed(run.components.unet)  # the base T2V model exactly
-    fresh = build_components(tcfg.preset_config())
+    fresh = build_components(tcfg.preset_config(), random_weights=True)
     load_trained(fresh, vae=root / "vae" / "vae.safetensors")
     before, after = _all_tensors(fresh), _all_tensors(run.components)
     changed = _changed(before, after)
@@ -101,7 +101,7 @@ def test_t2v_step_trains_the_whole_unet_without_the_adapter(stage_runs):
 def test_adapter_stage_starts_from_the_trained_t2v_model(stage_runs):
     root, runs = stage_runs
     tcfg, run = runs["adapter"]
-    start = build_components(tcfg.preset_config())
+    start = build_components(tcfg.preset_config(), random_weights=True)
     load_trained(start, vae=root / "vae" / "vae.safetensors", unet=root / "t2v" / "unet.safetensors")
     for name, proc in adapter_processors(start.unet).items():  # a fresh adapter on the loaded UNet
         assert torch.equal(proc.to_q_ff.weight, start.unet.get_submodule(name).to_q.weight)
@@ -154,7 +154,7 @@ def test_vae_resume_matches_an_uninterrupted_run(tmp_path):
 
 def test_calibration_rescales_latents_and_keeps_reconstructions():
     cfg = TrainConfig().preset_config()
-    vae = build_components(cfg).vae
+    vae = build_components(cfg, random_weights=True).vae
     clips = SyntheticClips(3, num_frames=2, height=128, width=128, seed=4)
     pixels = frames_to_pixels(torch.from_numpy(np.stack([clips[i][0] for i in range(3)])))  # (6, 3, 128, 128)
     enc, dec = VaeEncoderStage(vae), VaeDecoderStage(vae)
@@ -177,15 +177,15 @@ def test_random_crops_are_seeded_squares():
 
 def test_weights_files_store_fp16_and_load_upcast_with_checked_keys(tmp_path):
     cfg = TrainConfig().preset_config()
-    vae = build_components(cfg).vae
+    vae = build_components(cfg, random_weights=True).vae
     path = save_module_weights(vae, tmp_path / "vae.safetensors")
     assert all(t.dtype == torch.float16 for t in load_safetensors(path).values())
-    other = build_components(cfg.with_overrides(seed=9)).vae
+    other = build_components(cfg.with_overrides(seed=9), random_weights=True).vae
     load_module_weights(other, path, what="VAE")
     for (name, p), q in zip(vae.named_parameters(), other.parameters()):
         assert q.dtype == torch.float32
         assert torch.equal(q, p.detach().half().float()), name
-    unet = build_components(cfg).unet
+    unet = build_components(cfg, random_weights=True).unet
     with pytest.raises(CheckpointError, match=r"T2V UNet .* missing keys: .*unexpected keys: .*decoder"):
         load_module_weights(unet, path, what="T2V UNet")
 
@@ -219,7 +219,7 @@ def test_decoder_only_vae_keeps_the_latent_space_and_resumes(stage_runs, tmp_pat
     tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, vae_decoder_only=True, init_vae=str(init),
                        learning_rate=1e-3, **{**BASE, "num_frames": 2, "max_steps": 2})
     run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
-    before = build_components(tcfg.preset_config())
+    before = build_components(tcfg.preset_config(), random_weights=True)
     load_trained(before, vae=init)
     changed = _changed(_all_tensors(before), _all_tensors(run.components))
     assert changed and all(k.startswith(("vae.decoder.", "vae.post_quant_conv.")) for k in changed), sorted(changed)[:5]
