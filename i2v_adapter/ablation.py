@@ -8,10 +8,12 @@ A fixed held-out set: frame 0 of procedural clips drawn with a seed never used i
 plain background"). Variants, each generated with the same seed per image:
 
 - `t2v`: the base text-to-video model, I2V-Adapter removed, no FSP (frame 0 is still put in clean);
+- `t2v+fsp`: the base model started from the Frame Similarity Prior (what FSP alone gives);
 - `adapter`: with the I2V-Adapter, no FSP (start from pure noise);
 - `adapter+fsp`: with the adapter and the Frame Similarity Prior (the default pipeline);
 - `int8 bundle` (with `--bundle-int8`): the default pipeline on an exported, quantized bundle through
-  the numpy runtime (`runtime_py`).
+  the numpy runtime (`runtime_py`);
+- `ground truth`: the held-out clips themselves (the scale of each metric for real motion).
 
 Metrics per video (`runtime_py.metrics`): FlowScore (px/frame), WarpingError, first-frame SSIM and
 PSNR over frames 1..F-1; plus `direction`: for clips that translate, whether the mean optical flow
@@ -31,8 +33,8 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-HELD_OUT_SEED = 90210  # training used seeds 0, 1, 2
-VARIANTS = ("t2v", "adapter", "adapter+fsp")
+HELD_OUT_SEED = 90210  # training used seeds 0 to 5
+VARIANTS = ("t2v", "t2v+fsp", "adapter", "adapter+fsp")
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 
 
@@ -59,10 +61,10 @@ def motion_direction_ok(frames: np.ndarray, motion: str) -> bool | None:
 
 
 def generate_variant(pipe, variant: str, image, prompt: str, seed: int) -> np.ndarray:
-    """`(F, H, W, 3)` uint8 from the PyTorch pipeline; FSP only in `adapter+fsp`."""
+    """`(F, H, W, 3)` uint8 from the PyTorch pipeline; FSP only in the `+fsp` variants."""
     from .pipeline import with_fsp
 
-    fsp = with_fsp(pipe.config.fsp, enabled=variant == "adapter+fsp")
+    fsp = with_fsp(pipe.config.fsp, enabled=variant.endswith("+fsp"))
     return pipe(image, prompt, seed=seed, fsp=fsp, progress=False).frames
 
 
@@ -83,7 +85,8 @@ def pipelines(weights: Path | None, cfg):
     base = build()
     remove_i2v_adapter(base.unet)
     with_adapter = I2VPipeline(build())
-    return {"t2v": I2VPipeline(base), "adapter": with_adapter, "adapter+fsp": with_adapter}
+    without = I2VPipeline(base)
+    return {"t2v": without, "t2v+fsp": without, "adapter": with_adapter, "adapter+fsp": with_adapter}
 
 
 def evaluate(frames: np.ndarray, image: np.ndarray, motion: str) -> dict:
@@ -132,8 +135,12 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
         names.append("int8 bundle")
     cfg = pipes["adapter"].config
     items = held_out_set(count, cfg)
-    rows: dict[str, list[dict]] = {n: [] for n in names}
+    from .data import SyntheticClips
+
+    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=HELD_OUT_SEED)
+    rows: dict[str, list[dict]] = {n: [] for n in names + ["ground truth"]}
     for i, (image, prompt, motion) in enumerate(tqdm(items, desc="ablation", disable=not progress)):
+        rows["ground truth"].append({"index": i, "prompt": prompt, **evaluate(clips[i][0], image, motion)})
         for name in names:
             pipe = pipes[name]
             if name == "int8 bundle":

@@ -246,7 +246,9 @@ def _tiny() -> PresetConfig:
             norm_num_groups=8,
         ),
         motion=MotionConfig(num_attention_heads=4, max_seq_length=24, use_mid_block=False),
-        vae=VAEConfig(block_out_channels=(16, 32, 32, 32), layers_per_block=1, norm_num_groups=8),
+        # 4 GroupNorm groups, not 8: with 2 channels per group a flat-coloured region normalises to +-1
+        # whatever its colour (the shipped trained VAE needed 4; MODEL_CARD.md).
+        vae=VAEConfig(block_out_channels=(16, 32, 32, 32), layers_per_block=1, norm_num_groups=4),
         text_encoder=TextEncoderConfig(
             hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4
         ),

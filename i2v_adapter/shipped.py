@@ -1,7 +1,8 @@
 """Trained weights for the tiny preset: the weights-folder layout, its writer and loaders.
 
-`i2v_adapter/weights/tiny/` is where `load_shipped` looks; it does not exist yet: the current trained
-weights are a draft in `i2v_adapter/weights/tiny-draft/`, not loaded by default (MODEL_CARD.md).
+`i2v_adapter/weights/tiny/` is where `load_shipped` looks: `models.build_components` loads it for
+the tiny preset by default (`random_weights=True` gives the seeded random weights); MODEL_CARD.md
+says how it was trained and what it can do.
 
 One safetensors file per trained part, keys as the module's own `named_parameters()` (diffusers /
 transformers layouts), stored as float16 and upcast to the module's dtype on load:
