@@ -86,7 +86,10 @@ def test_manifest_records_config_and_defaults(onnx_bundle):
     assert m["preset"] == {"name": "tiny", "config": json.loads(json.dumps(cfg.to_dict()))}
     assert m["scheduler"]["beta_start"] == 0.00085 and m["scheduler"]["class_name"] == "DDIMScheduler"
     assert m["fsp"]["mask_p"] == 0.5 and m["sampling"]["num_inference_steps"] == 10
-    assert m["weights"] == {"source": "embedded-default", "seed": 0}
+    from i2v_adapter.shipped import shipped_record
+
+    assert m["weights"] == {"source": "embedded-default", "seed": 0, "trained": shipped_record(get_preset("tiny"))}
+    assert m["weights"]["trained"]["folder"] == "i2v_adapter/weights/tiny"  # the trained default, by hash
     assert m["graph_options"]["attention"] == "fused" and m["graph_options"]["decompose_groupnorm"] is False
     for record in m["stages"].values():
         usage = record["targets"]["onnx"]["export"]
