@@ -83,3 +83,17 @@ def test_default_loads_shipped_weights_and_bundles_record_them(tmp_path, monkeyp
     rnd = shipped.build_recorded(cfg, {"source": "random", "seed": 0})
     assert torch.equal(dict(rnd.vae.named_parameters())["decoder.conv_out.weight"],
                        dict(seeded.vae.named_parameters())["decoder.conv_out.weight"])
+
+
+def test_ablation_cli_writes_every_row(tmp_path, capsys):
+    from i2v_adapter.ablation import VARIANTS, main
+
+    torch.set_num_threads(1)
+    assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 0
+    record = json.loads((tmp_path / "abl" / "ablation.json").read_text())
+    assert list(record["summary"]) == [*VARIANTS, "ground truth"] and record["count"] == 2
+    truth = record["summary"]["ground truth"]
+    assert truth["first_frame_psnr_db"] > 20.0 and truth["warping_error"] < 1e-3  # real clips: steady, close to frame 0
+    assert all(len(rows) == 2 for rows in record["videos"].values())
+    assert "| adapter+fsp |" in capsys.readouterr().out
+    assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 2  # no overwrite without asking
