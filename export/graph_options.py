@@ -127,7 +127,7 @@ def chunked_attention(max_scores_mb: float) -> Iterator[None]:
         outputs = []
         for start in range(0, query.shape[-2], size):
             mask = attn_mask
-            if mask is not None and mask.shape[-2] == query.shape[-2] and mask.shape[-2] > 1:
+            if mask is not None and mask.dim() >= 2 and mask.shape[-2] == query.shape[-2] > 1:
                 mask = mask[..., start : start + size, :]  # a mask per query row is cut like the queries
             q = query[..., start : start + size, :]  # (..., Lq, D) -> (..., <= size, D)
             outputs.append(inner(q, key, value, mask, dropout_p, False, scale=scale, enable_gqa=enable_gqa))

@@ -38,12 +38,17 @@ VARIANTS = ("t2v", "t2v+fsp", "adapter", "adapter+fsp")
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 
 
-def held_out_set(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
-    """`(image (H, W, 3) uint8, prompt, motion)` for the first `count` held-out clips."""
+def held_out_clips(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
+    """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips."""
     from .data import SyntheticClips
 
     clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=HELD_OUT_SEED)
-    return [(clips[i][0][0], clips[i][1], clips.spec(i).motion) for i in range(count)]
+    return [(*clips[i], clips.spec(i).motion) for i in range(count)]
+
+
+def held_out_set(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
+    """`(image (H, W, 3) uint8, prompt, motion)`: frame 0 of each held-out clip is the input image."""
+    return [(frames[0], prompt, motion) for frames, prompt, motion in held_out_clips(count, cfg)]
 
 
 def motion_direction_ok(frames: np.ndarray, motion: str) -> bool | None:
@@ -134,13 +139,10 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
         pipes["int8 bundle"] = RuntimePipeline.from_bundle(bundle_int8, backend)
         names.append("int8 bundle")
     cfg = pipes["adapter"].config
-    items = held_out_set(count, cfg)
-    from .data import SyntheticClips
-
-    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=HELD_OUT_SEED)
     rows: dict[str, list[dict]] = {n: [] for n in names + ["ground truth"]}
-    for i, (image, prompt, motion) in enumerate(tqdm(items, desc="ablation", disable=not progress)):
-        rows["ground truth"].append({"index": i, "prompt": prompt, **evaluate(clips[i][0], image, motion)})
+    for i, (clip, prompt, motion) in enumerate(tqdm(held_out_clips(count, cfg), desc="ablation", disable=not progress)):
+        image = clip[0]
+        rows["ground truth"].append({"index": i, "prompt": prompt, **evaluate(clip, image, motion)})
         for name in names:
             pipe = pipes[name]
             if name == "int8 bundle":

@@ -234,6 +234,11 @@ def _write_json(path: Path, data: bytes) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def trainable_params(params: dict[str, nn.Parameter]) -> dict[str, nn.Parameter]:
+    """The parameters the optimizer steps: all of a stage's weights but a decoder-only VAE run's encoder."""
+    return {k: p for k, p in params.items() if p.requires_grad}
+
+
 @dataclass
 class Run:
     """Everything a training loop holds; `train()` returns it (tests inspect `components`)."""
@@ -256,8 +261,7 @@ class Run:
 
     @property
     def trainable(self) -> dict[str, nn.Parameter]:
-        """The parameters the optimizer steps: all of `params` but a decoder-only VAE run's encoder."""
-        return {k: p for k, p in self.params.items() if p.requires_grad}
+        return trainable_params(self.params)
 
     def weights(self) -> dict[str, torch.Tensor]:
         """The stage's trained weights, as its weights file holds them."""
@@ -292,7 +296,7 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
             module.to(dtype=dtype)
     for p in params.values():
         p.data = p.data.float()
-    trainable = {k: p for k, p in params.items() if p.requires_grad}
+    trainable = trainable_params(params)
     optimizer = torch.optim.AdamW(
         list(trainable.values()), lr=tcfg.learning_rate, betas=(tcfg.adam_beta1, tcfg.adam_beta2),
         eps=tcfg.adam_epsilon, weight_decay=tcfg.weight_decay,
