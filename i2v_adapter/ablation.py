@@ -18,7 +18,11 @@ plain background"). Variants, each generated with the same seed per image:
 Metrics per video (`runtime_py.metrics`): FlowScore (px/frame), WarpingError, first-frame SSIM and
 PSNR over frames 1..F-1; plus `direction`: for clips that translate, whether the mean optical flow
 over moving pixels points the way the caption says (the share of such videos that do).
-Writes `ablation.json` (per video and means) and `ablation.md` (the table).
+
+And, free of the sampler's randomness, the adapter objective itself (`denoising_error`): the
+epsilon MSE over frames 1..F-1 of each held-out clip noised to fixed timesteps, frame 0 clean, with
+and without the adapter, on the same noise.
+Writes `ablation.json` (per video and means) and `ablation.md` (the tables).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 HELD_OUT_SEED = 90210  # training used seeds 0 to 5
+ERROR_TIMESTEPS = (50, 250, 500, 750, 950)
 VARIANTS = ("t2v", "t2v+fsp", "adapter", "adapter+fsp")
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 
@@ -94,6 +99,43 @@ def pipelines(weights: Path | None, cfg):
     return {"t2v": without, "t2v+fsp": without, "adapter": with_adapter, "adapter+fsp": with_adapter}
 
 
+def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS) -> dict[int, float]:
+    """`{t: mean epsilon MSE}` over frames 1..F-1 of `clips` noised to `t`, frame 0 clean, caption as prompt.
+
+    The noise of clip `i` is drawn from seed `i`, so two pipelines (with and without the adapter)
+    are scored on identical inputs.
+    """
+    import torch
+
+    from .preprocess import image_to_unit_range
+    from .train_objectives import epsilon_loss, noisy_input
+
+    stages, scheduler = pipe.stages, pipe.components.scheduler
+    errors: dict[int, list[float]] = {int(t): [] for t in timesteps}
+    with torch.no_grad():
+        for i, (clip, prompt, _) in enumerate(clips):
+            latents = torch.stack(
+                [stages["vae_encoder"](torch.from_numpy(image_to_unit_range(frame)))[0] for frame in clip], dim=1
+            )[None]  # F x (4, h, w) -> (1, 4, F, h, w)
+            ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
+            states = stages["text_encoder"](ids)
+            noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
+            for t in errors:
+                step = torch.tensor([t])
+                sample = noisy_input(scheduler, latents, noise, step)
+                errors[t].append(float(epsilon_loss(stages["unet"](sample, step.float(), states), noise)))
+    return {t: round(float(np.mean(v)), 6) for t, v in errors.items()}
+
+
+def error_table(errors: dict[str, dict[int, float]]) -> str:
+    """Markdown: epsilon MSE per timestep, base T2V against the adapter."""
+    base, adapted = errors["t2v"], errors["adapter"]
+    lines = ["| timestep | base T2V, frame 0 clean | + I2V-Adapter | change |", "|---|---|---|---|"]
+    for t in base:
+        lines.append(f"| {t} | {base[t]:.5f} | {adapted[t]:.5f} | {100.0 * (adapted[t] / base[t] - 1.0):+.1f}% |")
+    return "\n".join(lines) + "\n"
+
+
 def evaluate(frames: np.ndarray, image: np.ndarray, motion: str) -> dict:
     from runtime_py.metrics import video_metrics
 
@@ -139,8 +181,9 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
         pipes["int8 bundle"] = RuntimePipeline.from_bundle(bundle_int8, backend)
         names.append("int8 bundle")
     cfg = pipes["adapter"].config
+    clips = held_out_clips(count, cfg)
     rows: dict[str, list[dict]] = {n: [] for n in names + ["ground truth"]}
-    for i, (clip, prompt, motion) in enumerate(tqdm(held_out_clips(count, cfg), desc="ablation", disable=not progress)):
+    for i, (clip, prompt, motion) in enumerate(tqdm(clips, desc="ablation", disable=not progress)):
         image = clip[0]
         rows["ground truth"].append({"index": i, "prompt": prompt, **evaluate(clip, image, motion)})
         for name in names:
@@ -150,7 +193,8 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
             else:
                 frames = generate_variant(pipe, name, image, prompt, seed=i)
             rows[name].append({"index": i, "prompt": prompt, **evaluate(frames, image, motion)})
-    return rows, {n: summarise(r) for n, r in rows.items()}
+    errors = {name: denoising_error(pipes[name], clips) for name in ("t2v", "adapter")}
+    return rows, {n: summarise(r) for n, r in rows.items()}, errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,15 +229,17 @@ def main(argv: list[str] | None = None) -> int:
                 from .config import get_preset
 
                 cfg = get_preset("tiny")
-            rows, summary = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
-                                         backend=args.backend, progress=not args.quiet)
-            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary, "videos": rows}
+            rows, summary, errors = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
+                                                 backend=args.backend, progress=not args.quiet)
+            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary,
+                      "denoising_error": errors, "videos": rows}
             (tmp / "ablation.json").write_text(json.dumps(record, indent=1) + "\n")
-            (tmp / "ablation.md").write_text(markdown_table(summary, args.count))
+            tables = markdown_table(summary, args.count) + "\n" + error_table(errors)
+            (tmp / "ablation.md").write_text(tables)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(markdown_table(summary, args.count), end="")
+    print(tables, end="")
     return 0
 
 

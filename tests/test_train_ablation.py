@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from i2v_adapter import shipped
-from i2v_adapter.ablation import HELD_OUT_SEED, held_out_set, markdown_table, motion_direction_ok, summarise
+from i2v_adapter.ablation import (
+    ERROR_TIMESTEPS, HELD_OUT_SEED, held_out_clips, held_out_set, markdown_table, motion_direction_ok, summarise,
+)
 from i2v_adapter.config import get_preset
 from i2v_adapter.data import SyntheticClips
 from i2v_adapter.models import build_components
@@ -95,5 +97,35 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
     truth = record["summary"]["ground truth"]
     assert truth["first_frame_psnr_db"] > 20.0 and truth["warping_error"] < 1e-3  # real clips: steady, close to frame 0
     assert all(len(rows) == 2 for rows in record["videos"].values())
-    assert "| adapter+fsp |" in capsys.readouterr().out
+    errors = record["denoising_error"]
+    assert list(errors) == ["t2v", "adapter"] and list(errors["t2v"]) == [str(t) for t in ERROR_TIMESTEPS]
+    assert all(v > 0 for e in errors.values() for v in e.values())
+    out = capsys.readouterr().out
+    assert "| adapter+fsp |" in out and "| 950 |" in out
     assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 2  # no overwrite without asking
+
+
+def test_denoising_error_sees_the_adapter_and_nothing_else():
+    """Zero W_O' (the paper's init): the adapted UNet is the T2V model, errors match; a non-zero W_O' changes them."""
+    from i2v_adapter.ablation import denoising_error, error_table
+    from i2v_adapter.adapter import adapter_processors, remove_i2v_adapter
+    from i2v_adapter.pipeline import I2VPipeline
+
+    torch.set_num_threads(1)
+    cfg = get_preset("tiny")
+    clips = held_out_clips(2, cfg)
+    adapted, base = build_components(cfg, random_weights=True), build_components(cfg, random_weights=True)
+    remove_i2v_adapter(base.unet)
+    processors = adapter_processors(adapted.unet).values()
+    with torch.no_grad():
+        for proc in processors:
+            proc.to_out_ff.weight.zero_()
+            proc.to_out_ff.bias.zero_()
+    base_err = denoising_error(I2VPipeline(base), clips, timesteps=(100, 900))
+    assert denoising_error(I2VPipeline(adapted), clips, timesteps=(100, 900)) == base_err
+    with torch.no_grad():
+        for proc in processors:
+            proc.to_out_ff.weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(1))
+    changed = denoising_error(I2VPipeline(adapted), clips, timesteps=(100, 900))
+    assert set(changed) == {100, 900} and all(changed[t] != base_err[t] for t in changed)
+    assert "| 900 |" in error_table({"t2v": base_err, "adapter": changed})
