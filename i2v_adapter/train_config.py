@@ -70,6 +70,10 @@ class TrainConfig:
     seed: int = 0
     # Probability of replacing a caption by "" (the unconditional prompt of classifier-free guidance)
     prompt_dropout: float = 0.1
+    # Timesteps of the UNet stages are floor(T * u ** timestep_power), u ~ U[0, 1): 1.0 is uniform
+    # (the paper's); below 1 high-noise steps come more often, where the caption is most of what
+    # the model can know about a clip (0.5: density rising linearly with t, mean 2T/3).
+    timestep_power: float = 1.0
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
@@ -115,13 +119,13 @@ class TrainConfig:
             )
         floats = (
             "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
-            "adapter_out_init_std", "kl_weight",
+            "adapter_out_init_std", "kl_weight", "timestep_power",
         )
         for name in floats + (("max_grad_norm",) if self.max_grad_norm is not None else ()):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"training config: expected {name} to be a number, got {value!r}")
-        for name in ("learning_rate", "adam_epsilon"):
+        for name in ("learning_rate", "adam_epsilon", "timestep_power"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"training config: expected {name} > 0, got {getattr(self, name)!r}")
         for name in ("adam_beta1", "adam_beta2", "prompt_dropout"):

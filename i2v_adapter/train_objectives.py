@@ -58,12 +58,20 @@ class Draws:
     drop: torch.Tensor
 
 
-def draw(cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int) -> Draws:
-    """Deterministic draws for one micro-batch from an integer `seed`."""
+def draw(cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int, timestep_power: float = 1.0) -> Draws:
+    """Deterministic draws for one micro-batch from an integer `seed`.
+
+    Timesteps are uniform, or with `timestep_power` p != 1 `floor(T * u ** p)` (p < 1: more high-noise steps).
+    """
     gen = torch.Generator().manual_seed(seed)
     shape = (batch, cfg.unet.in_channels, cfg.num_frames, cfg.latent_height, cfg.latent_width)
     noise = torch.randn(shape, generator=gen)
-    timesteps = torch.randint(0, cfg.scheduler.num_train_timesteps, (batch,), generator=gen)
+    total = cfg.scheduler.num_train_timesteps
+    if timestep_power == 1.0:
+        timesteps = torch.randint(0, total, (batch,), generator=gen)
+    else:
+        u = torch.rand((batch,), generator=gen, dtype=torch.float64)
+        timesteps = (total * u**timestep_power).long().clamp_(max=total - 1)
     drop = torch.rand((batch,), generator=gen) < prompt_dropout
     return Draws(noise, timesteps, drop)
 
@@ -238,7 +246,7 @@ def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: 
     """The loss of `tcfg.stage` for one micro-batch."""
     if tcfg.stage is TrainStage.VAE:
         return vae_loss(models, frames, tcfg, seed)
-    draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed)
+    draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power)
     return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER)
 
 

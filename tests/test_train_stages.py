@@ -9,6 +9,7 @@ import torch
 
 from i2v_adapter.adapter import adapter_processors, is_installed
 from i2v_adapter.checkpoints import load_safetensors
+from i2v_adapter.config import get_preset
 from i2v_adapter.data import SyntheticClips
 from i2v_adapter.errors import CheckpointError
 from i2v_adapter.models import build_components
@@ -231,3 +232,14 @@ def test_decoder_only_vae_keeps_the_latent_space_and_resumes(stage_runs, tmp_pat
     assert resumed.state.losses == straight.state.losses and len(resumed.state.losses) == 3
     with pytest.raises(ValueError, match="vae_decoder_only fine-tunes a trained VAE's decoder: expected stage 'vae' with init_vae"):
         TrainConfig(stage=TrainStage.VAE, vae_decoder_only=True).verify()
+
+
+def test_timestep_power_biases_towards_high_noise_and_is_checked():
+    cfg = get_preset("tiny")
+    uniform = torch.cat([draw(cfg, 64, 0.0, seed=s).timesteps for s in range(8)]).float()
+    biased = torch.cat([draw(cfg, 64, 0.0, seed=s, timestep_power=0.5).timesteps for s in range(8)]).float()
+    assert 400 < uniform.mean() < 600 and 600 < biased.mean() < 730  # E[T sqrt(u)] = 2T/3
+    assert biased.min() >= 0 and biased.max() <= cfg.scheduler.num_train_timesteps - 1
+    assert torch.equal(draw(cfg, 4, 0.0, seed=3).timesteps, draw(cfg, 4, 0.0, seed=3, timestep_power=1.0).timesteps)
+    with pytest.raises(ValueError, match="timestep_power"):
+        TrainConfig(stage=TrainStage.T2V, timestep_power=0.0).verify()
