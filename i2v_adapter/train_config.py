@@ -74,6 +74,10 @@ class TrainConfig:
     # (the paper's); below 1 high-noise steps come more often, where the caption is most of what
     # the model can know about a clip (0.5: density rising linearly with t, mean 2T/3).
     timestep_power: float = 1.0
+    # P2 weighting (Choi et al. 2022): each clip's epsilon MSE times (1 + SNR(t)) ** -p2_gamma; 0.0 is
+    # the plain loss (the paper's). 1.0 shifts the gradient from low-noise detail to coarse content
+    # and motion: weight 1.00 at t = 950, 0.84 at t = 500, 0.43 at t = 250, 0.06 at t = 50 (SD1.5 betas).
+    p2_gamma: float = 0.0
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
@@ -119,7 +123,7 @@ class TrainConfig:
             )
         floats = (
             "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
-            "adapter_out_init_std", "kl_weight", "timestep_power",
+            "adapter_out_init_std", "kl_weight", "timestep_power", "p2_gamma",
         )
         for name in floats + (("max_grad_norm",) if self.max_grad_norm is not None else ()):
             value = getattr(self, name)
@@ -131,7 +135,7 @@ class TrainConfig:
         for name in ("adam_beta1", "adam_beta2", "prompt_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"training config: expected {name} in [0, 1), got {getattr(self, name)!r}")
-        for name in ("weight_decay", "adapter_out_init_std", "kl_weight"):
+        for name in ("weight_decay", "adapter_out_init_std", "kl_weight", "p2_gamma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"training config: expected {name} >= 0, got {getattr(self, name)!r}")
         if self.max_minutes is not None and (

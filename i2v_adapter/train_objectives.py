@@ -109,13 +109,29 @@ def noisy_input(
     return noisy
 
 
-def epsilon_loss(noise_pred: torch.Tensor, noise: torch.Tensor, *, first: int = 1) -> torch.Tensor:
-    """MSE over frames `first..F-1` of `(B, 4, F, h, w)`: with the adapter frame 0 is the clean condition, never a target."""
-    return F.mse_loss(noise_pred[:, :, first:].float(), noise[:, :, first:].float())
+def epsilon_loss(
+    noise_pred: torch.Tensor, noise: torch.Tensor, *, first: int = 1, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """MSE over frames `first..F-1` of `(B, 4, F, h, w)`: with the adapter frame 0 is the clean condition, never a target.
+
+    `weights (B,)`: each clip's MSE scaled before the mean over the batch (None: the plain MSE).
+    """
+    pred, target = noise_pred[:, :, first:].float(), noise[:, :, first:].float()
+    if weights is None:
+        return F.mse_loss(pred, target)
+    per_clip = (pred - target).pow(2).flatten(1).mean(dim=1)  # (B,)
+    return (per_clip * weights.to(per_clip)).mean()
+
+
+def p2_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """`(B,)` P2 loss weights `(1 + SNR(t)) ** -gamma`, SNR = alpha_bar / (1 - alpha_bar)."""
+    alpha_bar = scheduler.alphas_cumprod.to(torch.float64)[timesteps.cpu()]
+    return ((1.0 + alpha_bar / (1.0 - alpha_bar)) ** -gamma).float()
 
 
 def training_loss(
-    models: Models, frames: torch.Tensor, captions: list[str], draws: Draws, *, condition_on_first_frame: bool = True
+    models: Models, frames: torch.Tensor, captions: list[str], draws: Draws, *, condition_on_first_frame: bool = True,
+    p2_gamma: float = 0.0,
 ) -> torch.Tensor:
     """The UNet objective for one micro-batch (frozen encoders run without gradients).
 
@@ -131,7 +147,8 @@ def training_loss(
         models.components.scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame
     )
     noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
-    return epsilon_loss(noise_pred, noise, first=1 if condition_on_first_frame else 0)
+    weights = p2_weights(models.components.scheduler, timesteps, p2_gamma) if p2_gamma else None
+    return epsilon_loss(noise_pred, noise, first=1 if condition_on_first_frame else 0, weights=weights)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,7 +264,8 @@ def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: 
     if tcfg.stage is TrainStage.VAE:
         return vae_loss(models, frames, tcfg, seed)
     draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power)
-    return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER)
+    return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER,
+                         p2_gamma=tcfg.p2_gamma)
 
 
 def finish_stage(components: Components, tcfg: TrainConfig, dataset, device) -> dict:

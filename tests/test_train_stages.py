@@ -243,3 +243,19 @@ def test_timestep_power_biases_towards_high_noise_and_is_checked():
     assert torch.equal(draw(cfg, 4, 0.0, seed=3).timesteps, draw(cfg, 4, 0.0, seed=3, timestep_power=1.0).timesteps)
     with pytest.raises(ValueError, match="timestep_power"):
         TrainConfig(stage=TrainStage.T2V, timestep_power=0.0).verify()
+
+
+def test_p2_weighting_scales_each_clip_by_its_snr():
+    from i2v_adapter.train_objectives import epsilon_loss, p2_weights
+
+    scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    w = p2_weights(scheduler, torch.tensor([50, 250, 500, 950]), 1.0)
+    assert torch.all(w[1:] > w[:-1]) and 0.99 < float(w[-1]) <= 1.0 and float(w[0]) < 0.1  # low noise counts least
+    assert torch.equal(p2_weights(scheduler, torch.tensor([50, 950]), 0.0), torch.ones(2))
+    pred, noise = torch.randn(2, 4, 3, 2, 2, generator=torch.Generator().manual_seed(0)), torch.zeros(2, 4, 3, 2, 2)
+    plain = epsilon_loss(pred, noise)
+    assert torch.allclose(epsilon_loss(pred, noise, weights=torch.ones(2)), plain)
+    only_first = epsilon_loss(pred, noise, weights=torch.tensor([2.0, 0.0]))
+    assert torch.allclose(only_first, pred[0, :, 1:].pow(2).mean())  # frame 0 still excluded
+    with pytest.raises(ValueError, match="p2_gamma"):
+        TrainConfig(stage=TrainStage.T2V, p2_gamma=-1.0).verify()
