@@ -7,3 +7,13 @@ runtime. The PyTorch model lives in `i2v_adapter.models`, `i2v_adapter.adapter` 
 """
 
 __version__ = "0.1.0"
+
+import logging as _logging
+
+# Import-time messages of optional dependencies that say nothing about this project's work: torchao
+# (pulled in by diffusers and accelerate) cannot load its CUDA-only kernels on a CPU machine, then
+# registers enums with a deprecated torch API. Quietened to errors unless the user has set a level.
+_IMPORT_NOISE = ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao")
+for _name in _IMPORT_NOISE:
+    if _logging.getLogger(_name).level == _logging.NOTSET:
+        _logging.getLogger(_name).setLevel(_logging.ERROR)

@@ -260,3 +260,17 @@ def test_fp16_on_cpu_is_refused_not_silently_fp32(tmp_path, capsys):
     assert main(["--config", str(config), "--data", "synthetic", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     assert "mixed_precision 'fp16' is not available on cpu" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_training_cli_help_is_free_of_import_noise_and_user_levels_win():
+    """torchao's CPU-only import messages are quietened; a level the user set before importing is kept."""
+    import subprocess
+    import sys
+
+    help_run = subprocess.run([sys.executable, "-m", "i2v_adapter.train", "--help"], capture_output=True, text=True)
+    assert help_run.returncode == 0 and "--config" in help_run.stdout
+    assert "torchao" not in help_run.stderr and "_pytree" not in help_run.stderr, help_run.stderr[:500]
+    code = ("import logging; logging.getLogger('torchao').setLevel(logging.INFO); import i2v_adapter; "
+            "print(logging.getLogger('torchao').level, logging.getLogger('torch.utils._pytree').level)")
+    levels = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert levels == [str(logging.INFO), str(logging.ERROR)]
