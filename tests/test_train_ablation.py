@@ -129,3 +129,26 @@ def test_denoising_error_sees_the_adapter_and_nothing_else():
     changed = denoising_error(I2VPipeline(adapted), clips, timesteps=(100, 900))
     assert set(changed) == {100, 900} and all(changed[t] != base_err[t] for t in changed)
     assert "| 900 |" in error_table({"t2v": base_err, "adapter": changed})
+
+
+def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from i2v_adapter.media import read_video
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_figures.py"
+    spec = importlib.util.spec_from_file_location("make_figures", path)
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    torch.set_num_threads(1)
+    cfg = get_preset("tiny")
+    first = figures.translating_clips(1, cfg)[0]
+    assert held_out_clips(first + 1, cfg)[first][2] in figures.TRANSLATIONS
+    assert figures.main(["--count", "1", "--out", str(tmp_path)]) == 0
+    gif = read_video(tmp_path / "tiny_example.gif")
+    assert gif.shape[1:] == (2 * cfg.height, 2 * (2 * cfg.width + 4), 3) and 2 <= gif.shape[0] <= cfg.num_frames
+    from PIL import Image
+
+    assert Image.open(tmp_path / "tiny_samples.png").size == (cfg.num_frames * cfg.width, 3 * cfg.height)
+    assert figures.main(["--count", "1", "--out", str(tmp_path)]) == 2  # no overwrite without asking
