@@ -11,6 +11,8 @@ ablation's seed (its index), so the figures show what the ablation's table measu
   default pipeline (adapter + FSP), the held-out clip itself.
 - `tiny_example.gif`: the first of those clips, the default pipeline's video beside the real clip,
   shown at 2x.
+- `tiny_vae_colours.png`: a disk of each training colour on grey (top) and its VAE round trip
+  (bottom); the cosine similarity of the latents at the disk's centre is printed per colour pair.
 """
 
 from __future__ import annotations
@@ -45,6 +47,34 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4, scale: int =
     return both.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
+def vae_colours(components) -> tuple[np.ndarray, dict[str, float]]:
+    """`(2H, 7W, 3)` inputs over reconstructions, and `{"red/green": cosine, ...}` of the centre latents."""
+    import torch
+
+    from i2v_adapter.data import COLOURS
+    from i2v_adapter.preprocess import image_to_unit_range, unit_range_to_uint8
+    from i2v_adapter.stage_modules import stage_modules
+
+    cfg, stages = components.config, stage_modules(components)
+    yy, xx = np.mgrid[0:cfg.height, 0:cfg.width]
+    disk = (yy - cfg.height // 2) ** 2 + (xx - cfg.width // 2) ** 2 < (0.17 * min(cfg.height, cfg.width)) ** 2
+    columns, centres = [], {}
+    for name, rgb in COLOURS.items():
+        image = np.full((cfg.height, cfg.width, 3), 110, np.uint8)
+        image[disk] = rgb
+        with torch.no_grad():
+            latent = stages["vae_encoder"](torch.from_numpy(image_to_unit_range(image)))  # (1, 4, h, w)
+            rebuilt = unit_range_to_uint8(stages["vae_decoder"](latent).numpy())[0]
+        centres[name] = latent[0, :, cfg.latent_height // 2, cfg.latent_width // 2].numpy()
+        columns.append(np.concatenate([image, rebuilt], axis=0))
+    names = list(centres)
+    cosine = {
+        f"{a}/{b}": round(float(centres[a] @ centres[b] / np.linalg.norm(centres[a]) / np.linalg.norm(centres[b])), 3)
+        for k, a in enumerate(names) for b in names[k + 1:]
+    }
+    return np.concatenate(columns, axis=1), cosine
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/make_figures.py", description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=None, help="a trained-weights folder (default: the shipped ones)")
@@ -56,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: expected --count >= 1, got {args.count}", file=sys.stderr)
         return 2
     cfg = get_preset("tiny")
-    samples, gif = args.out / "tiny_samples.png", args.out / "tiny_example.gif"
-    for target in (samples, gif):
+    samples, gif, colours = (args.out / f"tiny_{n}" for n in ("samples.png", "example.gif", "vae_colours.png"))
+    for target in (samples, gif, colours):
         if target.exists() and not args.overwrite:
             print(f"error: {target} exists; pass --overwrite to replace it", file=sys.stderr)
             return 2
@@ -75,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             first = (default, clip)
     write_image(np.concatenate(rows, axis=0), samples, overwrite=args.overwrite)
     write_video(side_by_side(*first), gif, fps=4, overwrite=args.overwrite)
-    print(f"wrote {samples} and {gif}")
+    strip, cosine = vae_colours(pipes["adapter"].components)
+    write_image(strip, colours, overwrite=args.overwrite)
+    print("VAE latent cosine similarity at the disk centre:", ", ".join(f"{k} {v}" for k, v in cosine.items()))
+    print(f"wrote {samples}, {gif} and {colours}")
     return 0
 
 

@@ -151,4 +151,5 @@ def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
     from PIL import Image
 
     assert Image.open(tmp_path / "tiny_samples.png").size == (cfg.num_frames * cfg.width, 3 * cfg.height)
+    assert Image.open(tmp_path / "tiny_vae_colours.png").size == (7 * cfg.width, 2 * cfg.height)
     assert figures.main(["--count", "1", "--out", str(tmp_path)]) == 2  # no overwrite without asking
