@@ -192,11 +192,14 @@ def test_weights_files_store_fp16_and_load_upcast_with_checked_keys(tmp_path):
 
 
 def test_stage_configs_parse():
-    expected = {"tiny_vae.json": "vae", "tiny_t2v.json": "t2v", "tiny_adapter_trained.json": "adapter"}
+    expected = {"tiny_vae.json": "vae", "tiny_t2v.json": "t2v", "tiny_t2v_p2.json": "t2v",
+                "tiny_adapter_trained.json": "adapter"}
     for name, stage in expected.items():
-        tcfg = TrainConfig.from_json(CONFIGS / name)
-        assert tcfg.stage.value == stage and tcfg.preset_config().num_frames == 8
-        assert tcfg.preset_config().vae.norm_num_groups == 4  # the three stages share one VAE architecture
+        assert TrainConfig.from_json(CONFIGS / name).stage.value == stage
+    for path in sorted(CONFIGS.glob("tiny_*.json")):  # every config of the chain
+        tcfg = TrainConfig.from_json(path)
+        assert tcfg.preset_config().num_frames == 8, path.name
+        assert tcfg.preset_config().vae.norm_num_groups == 4, path.name  # one VAE architecture throughout
     with pytest.raises(ValueError, match="expected kl_weight >= 0, got -1"):
         TrainConfig(stage=TrainStage.VAE, kl_weight=-1).verify()
     with pytest.raises(ValueError, match="expected vae_crop to be an integer >= 0, got 2.5"):
