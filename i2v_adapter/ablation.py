@@ -21,7 +21,9 @@ over moving pixels points the way the caption says (the share of such videos tha
 
 And, free of the sampler's randomness, the adapter objective itself (`denoising_error`): the
 epsilon MSE over frames 1..F-1 of each held-out clip noised to fixed timesteps, frame 0 clean, with
-and without the adapter, on the same noise.
+and without the adapter, on the same noise; and whether the model reads the caption's motion at all
+(`caption_effect`): the same error of the default model on the translating clips with their own
+caption, the opposite direction ("moves to the left" for "moves to the right") and no caption.
 Writes `ablation.json` (per video and means) and `ablation.md` (the tables).
 """
 
@@ -41,6 +43,8 @@ HELD_OUT_SEED = 90210  # training used seeds 0 to 5
 ERROR_TIMESTEPS = (50, 250, 500, 750, 950)
 VARIANTS = ("t2v", "t2v+fsp", "adapter", "adapter+fsp")
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
+_PHRASES = {"right": "moves to the right", "left": "moves to the left", "up": "moves up", "down": "moves down"}
+_OPPOSITE = {"right": "left", "left": "right", "up": "down", "down": "up"}
 
 
 def held_out_clips(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
@@ -127,6 +131,39 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS) -> dict[int, float]:
     return {t: round(float(np.mean(v)), 6) for t, v in errors.items()}
 
 
+def opposite_caption(prompt: str, motion: str) -> str:
+    """The caption of a translating clip with the direction reversed."""
+    if motion not in _OPPOSITE or _PHRASES[motion] not in prompt:
+        raise ValueError(f"expected a caption saying {_PHRASES.get(motion, 'a translation')!r}, got {prompt!r}")
+    return prompt.replace(_PHRASES[motion], _PHRASES[_OPPOSITE[motion]])
+
+
+def caption_effect(pipe, clips) -> dict[str, dict[int, float]]:
+    """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`."""
+    moving = [c for c in clips if c[2] in _OPPOSITE]
+    if not moving:
+        return {}
+    prompts = {
+        "as captioned": [prompt for _, prompt, _ in moving],
+        "opposite direction": [opposite_caption(prompt, motion) for _, prompt, motion in moving],
+        "no caption": ["" for _ in moving],
+    }
+    return {name: denoising_error(pipe, [(clip, text, motion) for (clip, _, motion), text in zip(moving, texts)])
+            for name, texts in prompts.items()}
+
+
+def caption_table(effect: dict[str, dict[int, float]], count: int) -> str:
+    """Markdown: the default model's epsilon MSE per timestep under each caption."""
+    if not effect:
+        return "(no translating clip in the held-out set)\n"
+    steps = list(next(iter(effect.values())))
+    lines = [f"| caption ({count} translating clips) | " + " | ".join(f"t = {t}" for t in steps) + " |",
+             "|---|" + "---|" * len(steps)]
+    for name, errors in effect.items():
+        lines.append(f"| {name} | " + " | ".join(f"{errors[t]:.5f}" for t in steps) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def error_table(errors: dict[str, dict[int, float]]) -> str:
     """Markdown: epsilon MSE per timestep, base T2V against the adapter."""
     base, adapted = errors["t2v"], errors["adapter"]
@@ -193,8 +230,11 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
             else:
                 frames = generate_variant(pipe, name, image, prompt, seed=i)
             rows[name].append({"index": i, "prompt": prompt, **evaluate(frames, image, motion)})
-    errors = {name: denoising_error(pipes[name], clips) for name in ("t2v", "adapter")}
-    return rows, {n: summarise(r) for n, r in rows.items()}, errors
+    objective = {
+        "denoising_error": {name: denoising_error(pipes[name], clips) for name in ("t2v", "adapter")},
+        "caption_effect": caption_effect(pipes["adapter"], clips),
+    }
+    return rows, {n: summarise(r) for n, r in rows.items()}, objective
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,12 +269,14 @@ def main(argv: list[str] | None = None) -> int:
                 from .config import get_preset
 
                 cfg = get_preset("tiny")
-            rows, summary, errors = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
-                                                 backend=args.backend, progress=not args.quiet)
-            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary,
-                      "denoising_error": errors, "videos": rows}
+            rows, summary, objective = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
+                                                    backend=args.backend, progress=not args.quiet)
+            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary, **objective,
+                      "videos": rows}
             (tmp / "ablation.json").write_text(json.dumps(record, indent=1) + "\n")
-            tables = markdown_table(summary, args.count) + "\n" + error_table(errors)
+            moving = sum(1 for r in rows["ground truth"] if r["direction_ok"] is not None)
+            tables = (markdown_table(summary, args.count) + "\n" + error_table(objective["denoising_error"]) + "\n"
+                      + caption_table(objective["caption_effect"], moving))
             (tmp / "ablation.md").write_text(tables)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -100,6 +100,9 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
     errors = record["denoising_error"]
     assert list(errors) == ["t2v", "adapter"] and list(errors["t2v"]) == [str(t) for t in ERROR_TIMESTEPS]
     assert all(v > 0 for e in errors.values() for v in e.values())
+    effect = record["caption_effect"]
+    moving = [r for r in record["videos"]["ground truth"] if r["direction_ok"] is not None]
+    assert (list(effect) == ["as captioned", "opposite direction", "no caption"]) if moving else effect == {}
     out = capsys.readouterr().out
     assert "| adapter+fsp |" in out and "| 950 |" in out
     assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 2  # no overwrite without asking
@@ -153,3 +156,23 @@ def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
     assert Image.open(tmp_path / "tiny_samples.png").size == (cfg.num_frames * cfg.width, 3 * cfg.height)
     assert Image.open(tmp_path / "tiny_vae_colours.png").size == (7 * cfg.width, 2 * cfg.height)
     assert figures.main(["--count", "1", "--out", str(tmp_path)]) == 2  # no overwrite without asking
+
+
+def test_opposite_caption_and_caption_effect():
+    from i2v_adapter.ablation import caption_effect, caption_table, opposite_caption
+    from i2v_adapter.pipeline import I2VPipeline
+
+    assert opposite_caption("a red circle moves to the right on a plain background", "right") == \
+        "a red circle moves to the left on a plain background"
+    assert opposite_caption("a red circle moves up on a plain background", "up").endswith("moves down on a plain background")
+    with pytest.raises(ValueError, match="expected a caption saying 'moves down'"):
+        opposite_caption("a red circle grows on a plain background", "down")
+    torch.set_num_threads(1)
+    cfg = get_preset("tiny")
+    clips = held_out_clips(8, cfg)
+    pipe = I2VPipeline(build_components(cfg, random_weights=True))
+    assert caption_effect(pipe, [c for c in clips if c[2] == "grow"]) == {}
+    effect = caption_effect(pipe, clips)
+    assert list(effect) == ["as captioned", "opposite direction", "no caption"]
+    assert effect["as captioned"] != effect["no caption"]  # the caption reaches the UNet
+    assert "| no caption |" in caption_table(effect, 3)
