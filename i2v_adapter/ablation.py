@@ -103,11 +103,12 @@ def pipelines(weights: Path | None, cfg):
     return {"t2v": without, "t2v+fsp": without, "adapter": with_adapter, "adapter+fsp": with_adapter}
 
 
-def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS) -> dict[int, float]:
+def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean: bool = True) -> dict[int, float]:
     """`{t: mean epsilon MSE}` over frames 1..F-1 of `clips` noised to `t`, frame 0 clean, caption as prompt.
 
     The noise of clip `i` is drawn from seed `i`, so two pipelines (with and without the adapter)
-    are scored on identical inputs.
+    are scored on identical inputs. `first_frame_clean=False`: the T2V objective instead, every
+    frame noised and scored.
     """
     import torch
 
@@ -126,8 +127,9 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS) -> dict[int, float]:
             noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
             for t in errors:
                 step = torch.tensor([t])
-                sample = noisy_input(scheduler, latents, noise, step)
-                errors[t].append(float(epsilon_loss(stages["unet"](sample, step.float(), states), noise)))
+                sample = noisy_input(scheduler, latents, noise, step, first_frame_clean=first_frame_clean)
+                pred = stages["unet"](sample, step.float(), states)
+                errors[t].append(float(epsilon_loss(pred, noise, first=1 if first_frame_clean else 0)))
     return {t: round(float(np.mean(v)), 6) for t, v in errors.items()}
 
 
@@ -138,8 +140,9 @@ def opposite_caption(prompt: str, motion: str) -> str:
     return prompt.replace(_PHRASES[motion], _PHRASES[_OPPOSITE[motion]])
 
 
-def caption_effect(pipe, clips) -> dict[str, dict[int, float]]:
-    """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`."""
+def caption_effect(pipe, clips, **kwargs) -> dict[str, dict[int, float]]:
+    """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`
+    (`kwargs` go to `denoising_error`)."""
     moving = [c for c in clips if c[2] in _OPPOSITE]
     if not moving:
         return {}
@@ -148,7 +151,7 @@ def caption_effect(pipe, clips) -> dict[str, dict[int, float]]:
         "opposite direction": [opposite_caption(prompt, motion) for _, prompt, motion in moving],
         "no caption": ["" for _ in moving],
     }
-    return {name: denoising_error(pipe, [(clip, text, motion) for (clip, _, motion), text in zip(moving, texts)])
+    return {name: denoising_error(pipe, [(clip, text, motion) for (clip, _, motion), text in zip(moving, texts)], **kwargs)
             for name, texts in prompts.items()}
 
 

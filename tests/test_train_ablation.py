@@ -134,16 +134,30 @@ def test_denoising_error_sees_the_adapter_and_nothing_else():
     assert "| 900 |" in error_table({"t2v": base_err, "adapter": changed})
 
 
-def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
+def _script(name: str):
     import importlib.util
     from pathlib import Path
 
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_validation_error_script(capsys):
+    script = _script("validation_error")
+    torch.set_num_threads(1)
+    assert script.main(["--count", "6", "--objective", "adapter"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| as captioned") or line.startswith("| no caption")]
+    assert len(rows) == 2 and rows[0] != rows[1].replace("no caption", "as captioned")
+    assert script.main(["--count", "6", "--adapter", "x.safetensors"]) == 2  # the T2V objective has no adapter
+
+
+def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
     from i2v_adapter.media import read_video
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "make_figures.py"
-    spec = importlib.util.spec_from_file_location("make_figures", path)
-    figures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(figures)
+    figures = _script("make_figures")
     torch.set_num_threads(1)
     cfg = get_preset("tiny")
     first = figures.translating_clips(1, cfg)[0]
