@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take the architecture from this training config (default: the tiny preset)")
     p.add_argument("--count", type=int, default=24, help="held-out images")
     p.add_argument("--bundle-int8", type=Path, default=None, help="a quantized export bundle to add as a row")
-    p.add_argument("--backend", default="onnx", help="runtime backend for --bundle-int8 (onnx or litert)")
+    p.add_argument("--backend", default="onnx", help="runtime backend for --bundle-int8 (onnx or tflite)")
     p.add_argument("--out", type=Path, required=True, help="output folder (ablation.json, ablation.md)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
