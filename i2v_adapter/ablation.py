@@ -45,13 +45,14 @@ VARIANTS = ("t2v", "t2v+fsp", "adapter", "adapter+fsp")
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 _PHRASES = {"right": "moves to the right", "left": "moves to the left", "up": "moves up", "down": "moves down"}
 _OPPOSITE = {"right": "left", "left": "right", "up": "down", "down": "up"}
+TRANSLATIONS = tuple(_DIRECTIONS)  # the motions whose direction a caption names
 
 
-def held_out_clips(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
-    """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips."""
+def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED) -> list[tuple[np.ndarray, str, str]]:
+    """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips (or of another `seed`)."""
     from .data import SyntheticClips
 
-    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=HELD_OUT_SEED)
+    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=seed)
     return [(*clips[i], clips.spec(i).motion) for i in range(count)]
 
 
@@ -112,16 +113,13 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
     """
     import torch
 
-    from .preprocess import image_to_unit_range
-    from .train_objectives import epsilon_loss, noisy_input
+    from .train_objectives import encode_frames, epsilon_loss, noisy_input
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     errors: dict[int, list[float]] = {int(t): [] for t in timesteps}
     with torch.no_grad():
         for i, (clip, prompt, _) in enumerate(clips):
-            latents = torch.stack(
-                [stages["vae_encoder"](torch.from_numpy(image_to_unit_range(frame)))[0] for frame in clip], dim=1
-            )[None]  # F x (4, h, w) -> (1, 4, F, h, w)
+            latents = encode_frames(stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)  # (1, 4, F, h, w)
             ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
             states = stages["text_encoder"](ids)
             noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
@@ -143,7 +141,7 @@ def opposite_caption(prompt: str, motion: str) -> str:
 def caption_effect(pipe, clips, **kwargs) -> dict[str, dict[int, float]]:
     """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`
     (`kwargs` go to `denoising_error`)."""
-    moving = [c for c in clips if c[2] in _OPPOSITE]
+    moving = [c for c in clips if c[2] in TRANSLATIONS]
     if not moving:
         return {}
     prompts = {

@@ -23,19 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_adapter.ablation import generate_variant, held_out_clips, pipelines
+from i2v_adapter.ablation import TRANSLATIONS, generate_variant, held_out_clips, pipelines
 from i2v_adapter.config import get_preset
 from i2v_adapter.media import write_image, write_video
 
-TRANSLATIONS = ("right", "left", "up", "down")
-
-
-def translating_clips(count: int, cfg, search: int = 64) -> list[int]:
-    """Indices of the first `count` held-out clips that move a shape right, left, up or down."""
-    clips = held_out_clips(search, cfg)
+def translating_clips(count: int, clips) -> list[int]:
+    """Indices of the first `count` of `clips` (`ablation.held_out_clips`) that move a shape right, left, up or down."""
     found = [i for i, (_, _, motion) in enumerate(clips) if motion in TRANSLATIONS][:count]
     if len(found) < count:
-        raise ValueError(f"expected {count} translating clips among the first {search} held-out clips, found {len(found)}")
+        raise ValueError(f"expected {count} translating clips among the first {len(clips)} held-out clips, found {len(found)}")
     return found
 
 
@@ -95,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     pipes = pipelines(args.weights, cfg)
     clips = held_out_clips(64, cfg)
     rows, first = [], None
-    for i in translating_clips(args.count, cfg):
+    for i in translating_clips(args.count, clips):
         clip, prompt, _ = clips[i]
         base = generate_variant(pipes["t2v"], "t2v", clip[0], prompt, seed=i)
         default = generate_variant(pipes["adapter+fsp"], "adapter+fsp", clip[0], prompt, seed=i)

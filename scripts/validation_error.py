@@ -16,9 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from i2v_adapter.ablation import caption_effect, caption_table, pipelines
+from i2v_adapter.ablation import TRANSLATIONS, caption_effect, caption_table, held_out_clips, pipelines
 from i2v_adapter.config import get_preset
-from i2v_adapter.data import SyntheticClips
 from i2v_adapter.shipped import load_trained
 
 
@@ -39,10 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --adapter scores the adapter objective: expected --objective adapter", file=sys.stderr)
             return 2
         load_trained(pipe.components, adapter=args.adapter)
-    clips = SyntheticClips(args.count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=args.seed)
-    items = [(*clips[i], clips.spec(i).motion) for i in range(args.count)]
+    items = held_out_clips(args.count, cfg, seed=args.seed)
     effect = caption_effect(pipe, items, first_frame_clean=args.objective == "adapter")
-    print(caption_table(effect, sum(1 for _, _, m in items if m in ("right", "left", "up", "down"))), end="")
+    print(caption_table(effect, sum(1 for _, _, motion in items if motion in TRANSLATIONS)), end="")
     return 0
 
 

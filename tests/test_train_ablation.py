@@ -160,8 +160,11 @@ def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
     figures = _script("make_figures")
     torch.set_num_threads(1)
     cfg = get_preset("tiny")
-    first = figures.translating_clips(1, cfg)[0]
-    assert held_out_clips(first + 1, cfg)[first][2] in figures.TRANSLATIONS
+    clips = held_out_clips(16, cfg)
+    first = figures.translating_clips(1, clips)[0]
+    assert clips[first][2] in figures.TRANSLATIONS and all(c[2] not in figures.TRANSLATIONS for c in clips[:first])
+    with pytest.raises(ValueError, match="expected 17 translating clips among the first 16"):
+        figures.translating_clips(17, clips)
     assert figures.main(["--count", "1", "--out", str(tmp_path)]) == 0
     gif = read_video(tmp_path / "tiny_example.gif")
     assert gif.shape[1:] == (2 * cfg.height, 2 * (2 * cfg.width + 4), 3) and 2 <= gif.shape[0] <= cfg.num_frames
