@@ -78,6 +78,12 @@ class TrainConfig:
     # the plain loss (the paper's). 1.0 shifts the gradient from low-noise detail to coarse content
     # and motion: weight 1.00 at t = 950, 0.84 at t = 500, 0.43 at t = 250, 0.06 at t = 50 (SD1.5 betas).
     p2_gamma: float = 0.0
+    # The v-prediction loss (Salimans & Ho 2022) for the epsilon model: each clip's MSE times
+    # min(1 + 1 / SNR(t), v_weight_cap), on top of P2; None is off. An epsilon loss barely sees a
+    # model's clean-latent error at high noise (x0 error counts SNR times: 0.01 at t = 950), where
+    # sampling decides layout and motion from the caption and the first frame; this weight counts
+    # that error as it counts at low noise. The cap bounds the weight near t = T (1 / SNR ~ 200).
+    v_weight_cap: float | None = None
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
@@ -142,6 +148,10 @@ class TrainConfig:
             isinstance(self.max_minutes, bool) or not isinstance(self.max_minutes, (int, float)) or self.max_minutes <= 0
         ):
             raise ValueError(f"training config: expected max_minutes > 0 or null, got {self.max_minutes!r}")
+        if self.v_weight_cap is not None and (
+            isinstance(self.v_weight_cap, bool) or not isinstance(self.v_weight_cap, (int, float)) or self.v_weight_cap < 1
+        ):
+            raise ValueError(f"training config: expected v_weight_cap >= 1 or null, got {self.v_weight_cap!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"training config: expected max_grad_norm > 0 or null, got {self.max_grad_norm!r}")
         self.preset_config()  # an unknown preset or bad frame count raises here

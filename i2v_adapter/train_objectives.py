@@ -129,9 +129,24 @@ def p2_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor
     return ((1.0 + alpha_bar / (1.0 - alpha_bar)) ** -gamma).float()
 
 
+def v_weights(scheduler, timesteps: torch.Tensor, cap: float) -> torch.Tensor:
+    """`(B,)` weights `min(1 + 1 / SNR(t), cap)`: the v-prediction loss of an epsilon model, capped."""
+    alpha_bar = scheduler.alphas_cumprod.to(torch.float64)[timesteps.cpu()]
+    return (1.0 + (1.0 - alpha_bar) / alpha_bar).clamp(max=cap).float()
+
+
+def loss_weights(scheduler, timesteps: torch.Tensor, p2_gamma: float = 0.0, v_weight_cap: float | None = None):
+    """`(B,)` per-clip weights of the UNet objective (P2 times capped v), or None for the plain loss."""
+    weights = p2_weights(scheduler, timesteps, p2_gamma) if p2_gamma else None
+    if v_weight_cap is not None:
+        v = v_weights(scheduler, timesteps, v_weight_cap)
+        weights = v if weights is None else weights * v
+    return weights
+
+
 def training_loss(
     models: Models, frames: torch.Tensor, captions: list[str], draws: Draws, *, condition_on_first_frame: bool = True,
-    p2_gamma: float = 0.0,
+    p2_gamma: float = 0.0, v_weight_cap: float | None = None,
 ) -> torch.Tensor:
     """The UNet objective for one micro-batch (frozen encoders run without gradients).
 
@@ -147,7 +162,7 @@ def training_loss(
         models.components.scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame
     )
     noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
-    weights = p2_weights(models.components.scheduler, timesteps, p2_gamma) if p2_gamma else None
+    weights = loss_weights(models.components.scheduler, timesteps, p2_gamma, v_weight_cap)
     return epsilon_loss(noise_pred, noise, first=1 if condition_on_first_frame else 0, weights=weights)
 
 
@@ -265,7 +280,7 @@ def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: 
         return vae_loss(models, frames, tcfg, seed)
     draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power)
     return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER,
-                         p2_gamma=tcfg.p2_gamma)
+                         p2_gamma=tcfg.p2_gamma, v_weight_cap=tcfg.v_weight_cap)
 
 
 def finish_stage(components: Components, tcfg: TrainConfig, dataset, device) -> dict:

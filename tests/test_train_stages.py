@@ -262,3 +262,21 @@ def test_p2_weighting_scales_each_clip_by_its_snr():
     assert torch.allclose(only_first, pred[0, :, 1:].pow(2).mean())  # frame 0 still excluded
     with pytest.raises(ValueError, match="p2_gamma"):
         TrainConfig(stage=TrainStage.T2V, p2_gamma=-1.0).verify()
+
+
+def test_v_weighting_counts_clean_latent_error_at_high_noise():
+    from i2v_adapter.train_objectives import loss_weights, p2_weights, v_weights
+
+    scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    t = torch.tensor([50, 250, 500, 750, 950])
+    alpha_bar = scheduler.alphas_cumprod.double()[t]
+    v = v_weights(scheduler, t, 1e9)  # uncapped: 1 + 1 / SNR
+    assert torch.allclose(v.double(), 1.0 / alpha_bar, rtol=1e-5)  # 1 + (1 - a) / a = 1 / a
+    assert torch.all(v[1:] > v[:-1]) and 1.0 < float(v[0]) < 1.1 and float(v[-1]) > 100
+    capped = v_weights(scheduler, t, 20.0)
+    assert float(capped.max()) == 20.0 and torch.equal(capped[:3], v[:3])
+    assert loss_weights(scheduler, t) is None  # the paper's plain loss
+    assert torch.allclose(loss_weights(scheduler, t, 1.0, 20.0), p2_weights(scheduler, t, 1.0) * capped)
+    for bad in (0.5, True, "20"):
+        with pytest.raises(ValueError, match="v_weight_cap"):
+            TrainConfig(stage=TrainStage.T2V, v_weight_cap=bad).verify()
