@@ -84,6 +84,14 @@ class TrainConfig:
     # sampling decides layout and motion from the caption and the first frame; this weight counts
     # that error as it counts at low noise. The cap bounds the weight near t = T (1 / SNR ~ 200).
     v_weight_cap: float | None = None
+    # Leak-free high noise (None: off, the paper's). At a timestep >= this one, the UNet input of the
+    # predicted frames is the noise alone, and the target the epsilon that makes the predicted clean
+    # latent the clip's: (noise - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar). DDIM's first step starts
+    # from pure noise, but SD1.5's schedule leaves sqrt(alpha_bar) = 0.07 of the clip in the training
+    # input at t = 900: its low frequencies tell the model the background, and a model that learnt
+    # to read them reads the pure noise's as a texture. Off it, the first frame and caption are all
+    # there is to read. 850 covers the first step of 10 or more DDIM steps.
+    pure_noise_from: int | None = None
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
@@ -118,6 +126,8 @@ class TrainConfig:
         _expect_int("seed", self.seed, low=0)
         if self.num_frames is not None:
             _expect_int("num_frames", self.num_frames, low=2)
+        if self.pure_noise_from is not None:
+            _expect_int("pure_noise_from", self.pure_noise_from, low=1)
         if self.vae_norm_num_groups is not None:
             _expect_int("vae_norm_num_groups", self.vae_norm_num_groups, low=1)
         if not isinstance(self.vae_decoder_only, bool):
@@ -154,7 +164,11 @@ class TrainConfig:
             raise ValueError(f"training config: expected v_weight_cap >= 1 or null, got {self.v_weight_cap!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise ValueError(f"training config: expected max_grad_norm > 0 or null, got {self.max_grad_norm!r}")
-        self.preset_config()  # an unknown preset or bad frame count raises here
+        preset = self.preset_config()  # an unknown preset or bad frame count raises here
+        total = preset.scheduler.num_train_timesteps
+        if self.pure_noise_from is not None and self.pure_noise_from >= total:
+            raise ValueError(f"training config: expected pure_noise_from below the {total} training timesteps, "
+                             f"got {self.pure_noise_from}")
 
     def preset_config(self) -> PresetConfig:
         """The model preset with this run's overrides (frame count, W_O' initialisation)."""

@@ -109,6 +109,24 @@ def noisy_input(
     return noisy
 
 
+def leak_free(
+    scheduler, sample: torch.Tensor, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
+    threshold: int, *, first: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(sample, target)` with the clips at `t >= threshold` made leak-free on frames `first..F-1`.
+
+    Their input is the noise alone (what DDIM's first step sees) and their target the epsilon that
+    maps it to the clean latent, `(noise - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar)`; other clips
+    keep the usual input and target (the noise).
+    """
+    alpha_bar = scheduler.alphas_cumprod.to(device=latents.device, dtype=torch.float32)[timesteps]
+    a = alpha_bar.view(-1, 1, 1, 1, 1)
+    high = (timesteps >= threshold).view(-1, 1, 1, 1, 1)
+    high = high & (torch.arange(latents.shape[2], device=latents.device) >= first).view(1, 1, -1, 1, 1)
+    target = torch.where(high, (noise - a.sqrt() * latents) / (1.0 - a).sqrt(), noise)
+    return torch.where(high, noise, sample), target
+
+
 def epsilon_loss(
     noise_pred: torch.Tensor, noise: torch.Tensor, *, first: int = 1, weights: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -146,7 +164,7 @@ def loss_weights(scheduler, timesteps: torch.Tensor, p2_gamma: float = 0.0, v_we
 
 def training_loss(
     models: Models, frames: torch.Tensor, captions: list[str], draws: Draws, *, condition_on_first_frame: bool = True,
-    p2_gamma: float = 0.0, v_weight_cap: float | None = None,
+    p2_gamma: float = 0.0, v_weight_cap: float | None = None, pure_noise_from: int | None = None,
 ) -> torch.Tensor:
     """The UNet objective for one micro-batch (frozen encoders run without gradients).
 
@@ -161,9 +179,14 @@ def training_loss(
     sample = noisy_input(
         models.components.scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame
     )
+    first = 1 if condition_on_first_frame else 0
+    target = noise
+    if pure_noise_from is not None:
+        sample, target = leak_free(models.components.scheduler, sample, latents, noise, timesteps, pure_noise_from,
+                                   first=first)
     noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
     weights = loss_weights(models.components.scheduler, timesteps, p2_gamma, v_weight_cap)
-    return epsilon_loss(noise_pred, noise, first=1 if condition_on_first_frame else 0, weights=weights)
+    return epsilon_loss(noise_pred, target, first=first, weights=weights)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,7 +303,7 @@ def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: 
         return vae_loss(models, frames, tcfg, seed)
     draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power)
     return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER,
-                         p2_gamma=tcfg.p2_gamma, v_weight_cap=tcfg.v_weight_cap)
+                         p2_gamma=tcfg.p2_gamma, v_weight_cap=tcfg.v_weight_cap, pure_noise_from=tcfg.pure_noise_from)
 
 
 def finish_stage(components: Components, tcfg: TrainConfig, dataset, device) -> dict:

@@ -280,3 +280,47 @@ def test_v_weighting_counts_clean_latent_error_at_high_noise():
     for bad in (0.5, True, "20"):
         with pytest.raises(ValueError, match="v_weight_cap"):
             TrainConfig(stage=TrainStage.T2V, v_weight_cap=bad).verify()
+
+
+def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
+    from i2v_adapter.train_objectives import leak_free, noisy_input
+
+    scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    gen = torch.Generator().manual_seed(0)
+    latents, noise = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
+    t = torch.tensor([100, 850, 990])
+    sample = noisy_input(scheduler, latents, noise, t)  # frame 0 clean
+    leak, target = leak_free(scheduler, sample, latents, noise, t, 850)
+    assert torch.equal(leak[0], sample[0]) and torch.equal(target[0], noise[0])  # below the threshold: as before
+    assert torch.equal(leak[:, :, 0], latents[:, :, 0])  # the clean first frame stays
+    assert torch.equal(leak[1:, :, 1:], noise[1:, :, 1:])  # no trace of the clip in the input
+    a = scheduler.alphas_cumprod[t[1:]].view(-1, 1, 1, 1, 1)
+    x0 = (leak[1:, :, 1:] - (1 - a).sqrt() * target[1:, :, 1:]) / a.sqrt()
+    assert torch.allclose(x0, latents[1:, :, 1:], atol=1e-4)  # the target's clean latent is the clip's
+    _, t2v_target = leak_free(scheduler, scheduler.add_noise(latents, noise, t), latents, noise, t, 850, first=0)
+    assert not torch.equal(t2v_target[1:, :, 0], noise[1:, :, 0])  # T2V: frame 0 is predicted too
+    for bad in (0, 1000, 2.5):
+        with pytest.raises(ValueError, match="pure_noise_from"):
+            TrainConfig(stage=TrainStage.ADAPTER, pure_noise_from=bad).verify()
+
+
+def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
+    from i2v_adapter.train_objectives import stage_loss
+
+    tcfg = TrainConfig(stage=TrainStage.ADAPTER, pure_noise_from=850, **BASE)
+    run = setup_run(tcfg)
+    clips = SyntheticClips(1, num_frames=4, height=128, width=128, seed=0)
+    frames, captions = torch.from_numpy(clips[0][0][None]), [clips[0][1]]
+    seen = []
+    handle = run.models.unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        for seed in range(40):  # enough micro-batches to draw timesteps on both sides of 850
+            stage_loss(run.models, frames, captions, tcfg, seed)
+    handle.remove()
+    timesteps = [int(draw(run.components.config, 1, tcfg.prompt_dropout, seed).timesteps) for seed in range(40)]
+    noises = [draw(run.components.config, 1, tcfg.prompt_dropout, seed).noise for seed in range(40)]
+    high = [i for i, t in enumerate(timesteps) if t >= 850]
+    low = [i for i, t in enumerate(timesteps) if t < 850]
+    assert high and low
+    assert all(torch.equal(seen[i][:, :, 1:], noises[i][:, :, 1:]) for i in high)
+    assert not any(torch.equal(seen[i][:, :, 1:], noises[i][:, :, 1:]) for i in low)
