@@ -21,9 +21,12 @@ over moving pixels points the way the caption says (the share of such videos tha
 
 And, free of the sampler's randomness, the adapter objective itself (`denoising_error`): the
 epsilon MSE over frames 1..F-1 of each held-out clip noised to fixed timesteps, frame 0 clean, with
-and without the adapter, on the same noise; and whether the model reads the caption's motion at all
-(`caption_effect`): the same error of the default model on the translating clips with their own
-caption, the opposite direction ("moves to the left" for "moves to the right") and no caption.
+and without the adapter, on the same noise; what the sampler's first step commits to
+(`first_step_error`): the clean-latent error of the UNet's prediction from pure noise at the first
+DDIM timestep, frame 0 clean; and whether the model reads the caption's motion at all
+(`caption_effect`, and `caption_effect_first_step` with the first-step error): the same errors of
+the default model on the translating clips with their own caption, the opposite direction ("moves
+to the left" for "moves to the right") and no caption.
 Writes `ablation.json` (per video and means) and `ablation.md` (the tables).
 """
 
@@ -131,6 +134,36 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
     return {t: round(float(np.mean(v)), 6) for t, v in errors.items()}
 
 
+def first_step_error(pipe, clips, *, first_frame_clean: bool = True) -> dict[int, float]:
+    """`{t: mean clean-latent MSE}` at the sampler's first timestep `t`, from pure noise, caption as prompt.
+
+    What DDIM's first step sees: frames 1..F-1 pure noise (every frame with `first_frame_clean=False`),
+    frame 0 the clean latent; the error is that of the UNet's predicted clean latent against the clip's
+    (the layout the first step commits to), not of epsilon. Noise of clip `i` from seed `i`.
+    """
+    import torch
+
+    from .pipeline import with_fsp
+    from .train_objectives import encode_frames
+
+    stages, scheduler = pipe.stages, pipe.components.scheduler
+    t = pipe.timesteps(pipe.config.sampling.num_inference_steps, with_fsp(pipe.config.fsp, enabled=False))[0]
+    alpha_bar = scheduler.alphas_cumprod[int(t)]
+    first = 1 if first_frame_clean else 0
+    errors = []
+    with torch.no_grad():
+        for i, (clip, prompt, _) in enumerate(clips):
+            latents = encode_frames(stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)  # (1, 4, F, h, w)
+            ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
+            sample = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
+            if first_frame_clean:
+                sample[:, :, 0] = latents[:, :, 0]
+            eps = stages["unet"](sample, t.reshape(1).float(), stages["text_encoder"](ids))
+            x0 = (sample - (1.0 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+            errors.append(float((x0 - latents)[:, :, first:].pow(2).mean()))
+    return {int(t): round(float(np.mean(errors)), 5)}
+
+
 def opposite_caption(prompt: str, motion: str) -> str:
     """The caption of a translating clip with the direction reversed."""
     if motion not in _OPPOSITE or _PHRASES[motion] not in prompt:
@@ -138,9 +171,9 @@ def opposite_caption(prompt: str, motion: str) -> str:
     return prompt.replace(_PHRASES[motion], _PHRASES[_OPPOSITE[motion]])
 
 
-def caption_effect(pipe, clips, **kwargs) -> dict[str, dict[int, float]]:
-    """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`
-    (`kwargs` go to `denoising_error`)."""
+def caption_effect(pipe, clips, measure=denoising_error, **kwargs) -> dict[str, dict[int, float]]:
+    """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`:
+    `measure` (`denoising_error` or `first_step_error`) with each caption; `kwargs` go to it."""
     moving = [c for c in clips if c[2] in TRANSLATIONS]
     if not moving:
         return {}
@@ -149,7 +182,7 @@ def caption_effect(pipe, clips, **kwargs) -> dict[str, dict[int, float]]:
         "opposite direction": [opposite_caption(prompt, motion) for _, prompt, motion in moving],
         "no caption": ["" for _ in moving],
     }
-    return {name: denoising_error(pipe, [(clip, text, motion) for (clip, _, motion), text in zip(moving, texts)], **kwargs)
+    return {name: measure(pipe, [(clip, text, motion) for (clip, _, motion), text in zip(moving, texts)], **kwargs)
             for name, texts in prompts.items()}
 
 
@@ -165,10 +198,10 @@ def caption_table(effect: dict[str, dict[int, float]], count: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def error_table(errors: dict[str, dict[int, float]]) -> str:
-    """Markdown: epsilon MSE per timestep, base T2V against the adapter."""
+def error_table(errors: dict[str, dict[int, float]], what: str = "epsilon MSE") -> str:
+    """Markdown: an error per timestep (`what`), base T2V against the adapter."""
     base, adapted = errors["t2v"], errors["adapter"]
-    lines = ["| timestep | base T2V, frame 0 clean | + I2V-Adapter | change |", "|---|---|---|---|"]
+    lines = [f"| timestep ({what}) | base T2V, frame 0 clean | + I2V-Adapter | change |", "|---|---|---|---|"]
     for t in base:
         lines.append(f"| {t} | {base[t]:.5f} | {adapted[t]:.5f} | {100.0 * (adapted[t] / base[t] - 1.0):+.1f}% |")
     return "\n".join(lines) + "\n"
@@ -233,7 +266,9 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
             rows[name].append({"index": i, "prompt": prompt, **evaluate(frames, image, motion)})
     objective = {
         "denoising_error": {name: denoising_error(pipes[name], clips) for name in ("t2v", "adapter")},
+        "first_step_error": {name: first_step_error(pipes[name], clips) for name in ("t2v", "adapter")},
         "caption_effect": caption_effect(pipes["adapter"], clips),
+        "caption_effect_first_step": caption_effect(pipes["adapter"], clips, first_step_error),
     }
     return rows, {n: summarise(r) for n, r in rows.items()}, objective
 
@@ -276,8 +311,12 @@ def main(argv: list[str] | None = None) -> int:
                       "videos": rows}
             (tmp / "ablation.json").write_text(json.dumps(record, indent=1) + "\n")
             moving = sum(1 for r in rows["ground truth"] if r["direction_ok"] is not None)
-            tables = (markdown_table(summary, args.count) + "\n" + error_table(objective["denoising_error"]) + "\n"
-                      + caption_table(objective["caption_effect"], moving))
+            tables = "\n".join((
+                markdown_table(summary, args.count), error_table(objective["denoising_error"]),
+                error_table(objective["first_step_error"], "first DDIM step from pure noise, clean-latent MSE"),
+                caption_table(objective["caption_effect"], moving),
+                caption_table(objective["caption_effect_first_step"], moving),
+            ))
             (tmp / "ablation.md").write_text(tables)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -100,17 +100,20 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
     errors = record["denoising_error"]
     assert list(errors) == ["t2v", "adapter"] and list(errors["t2v"]) == [str(t) for t in ERROR_TIMESTEPS]
     assert all(v > 0 for e in errors.values() for v in e.values())
-    effect = record["caption_effect"]
+    first = record["first_step_error"]
+    assert list(first) == ["t2v", "adapter"] and all(list(e) == ["901"] and e["901"] > 0 for e in first.values())
     moving = [r for r in record["videos"]["ground truth"] if r["direction_ok"] is not None]
-    assert (list(effect) == ["as captioned", "opposite direction", "no caption"]) if moving else effect == {}
+    for key in ("caption_effect", "caption_effect_first_step"):
+        effect = record[key]
+        assert (list(effect) == ["as captioned", "opposite direction", "no caption"]) if moving else effect == {}
     out = capsys.readouterr().out
-    assert "| adapter+fsp |" in out and "| 950 |" in out
+    assert "| adapter+fsp |" in out and "| 950 |" in out and "| 901 |" in out
     assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 2  # no overwrite without asking
 
 
 def test_denoising_error_sees_the_adapter_and_nothing_else():
     """Zero W_O' (the paper's init): the adapted UNet is the T2V model, errors match; a non-zero W_O' changes them."""
-    from i2v_adapter.ablation import denoising_error, error_table
+    from i2v_adapter.ablation import denoising_error, error_table, first_step_error
     from i2v_adapter.adapter import adapter_processors, remove_i2v_adapter
     from i2v_adapter.pipeline import I2VPipeline
 
@@ -132,6 +135,12 @@ def test_denoising_error_sees_the_adapter_and_nothing_else():
     changed = denoising_error(I2VPipeline(adapted), clips, timesteps=(100, 900))
     assert set(changed) == {100, 900} and all(changed[t] != base_err[t] for t in changed)
     assert "| 900 |" in error_table({"t2v": base_err, "adapter": changed})
+    base_first = first_step_error(I2VPipeline(base), clips)
+    assert first_step_error(I2VPipeline(adapted), clips) != base_first  # the non-zero W_O' shows at the first step too
+    with torch.no_grad():
+        for proc in processors:
+            proc.to_out_ff.weight.zero_()
+    assert first_step_error(I2VPipeline(adapted), clips) == base_first
 
 
 def _script(name: str):
