@@ -7,7 +7,9 @@ Validation clips are procedural clips of `--seed` (777; training used 0 to 5, th
 set 90210); of the first `--count`, the ones that translate are scored, each with its own caption,
 the opposite direction and no caption (`i2v_adapter.ablation.caption_effect`), at the ablation's
 fixed timesteps. `--objective t2v` noises every frame (what the T2V stage trains), `adapter` keeps
-frame 0 clean and scores frames 1..F-1 (what the adapter stage trains).
+frame 0 clean and scores frames 1..F-1 (what the adapter stage trains). `--measure first-step`
+scores instead the clean latent predicted at the sampler's first DDIM step from pure noise
+(`i2v_adapter.ablation.first_step_error`): there a T2V model has nothing but the caption to go on.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from i2v_adapter.ablation import TRANSLATIONS, caption_effect, caption_table, held_out_clips, pipelines
+from i2v_adapter.ablation import (
+    TRANSLATIONS, caption_effect, caption_table, denoising_error, first_step_error, held_out_clips, pipelines,
+)
 from i2v_adapter.config import get_preset
 from i2v_adapter.shipped import load_trained
 
@@ -26,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--unet", type=Path, default=None, help="a T2V UNet file (default: the shipped one)")
     p.add_argument("--adapter", type=Path, default=None, help="an adapter file (default: shipped; with --unet: none)")
     p.add_argument("--objective", choices=("t2v", "adapter"), default="t2v")
+    p.add_argument("--measure", choices=("epsilon", "first-step"), default="epsilon")
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--count", type=int, default=48, help="clips drawn; the translating ones are scored")
     args = p.parse_args(argv)
@@ -39,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         load_trained(pipe.components, adapter=args.adapter)
     items = held_out_clips(args.count, cfg, seed=args.seed)
-    effect = caption_effect(pipe, items, first_frame_clean=args.objective == "adapter")
+    measure = denoising_error if args.measure == "epsilon" else first_step_error
+    effect = caption_effect(pipe, items, measure, first_frame_clean=args.objective == "adapter")
     print(caption_table(effect, sum(1 for _, _, motion in items if motion in TRANSLATIONS)), end="")
     return 0
 

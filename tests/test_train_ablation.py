@@ -160,6 +160,8 @@ def test_validation_error_script(capsys):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| as captioned") or line.startswith("| no caption")]
     assert len(rows) == 2 and rows[0] != rows[1].replace("no caption", "as captioned")
+    assert script.main(["--count", "6", "--measure", "first-step"]) == 0
+    assert "| caption (" in (out := capsys.readouterr().out) and "t = 901" in out and "t = 950" not in out
     assert script.main(["--count", "6", "--adapter", "x.safetensors"]) == 2  # the T2V objective has no adapter
 
 
