@@ -144,11 +144,10 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True) -> dict[int
     import torch
 
     from .pipeline import with_fsp
-    from .train_objectives import encode_frames
+    from .train_objectives import encode_frames, predicted_clean
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     t = pipe.timesteps(pipe.config.sampling.num_inference_steps, with_fsp(pipe.config.fsp, enabled=False))[0]
-    alpha_bar = scheduler.alphas_cumprod[int(t)]
     first = 1 if first_frame_clean else 0
     errors = []
     with torch.no_grad():
@@ -158,8 +157,8 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True) -> dict[int
             sample = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
             if first_frame_clean:
                 sample[:, :, 0] = latents[:, :, 0]
-            eps = stages["unet"](sample, t.reshape(1).float(), stages["text_encoder"](ids))
-            x0 = (sample - (1.0 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()
+            output = stages["unet"](sample, t.reshape(1).float(), stages["text_encoder"](ids))
+            x0 = predicted_clean(scheduler, sample, output, t.reshape(1))
             errors.append(float((x0 - latents)[:, :, first:].pow(2).mean()))
     return {int(t): round(float(np.mean(errors)), 5)}
 

@@ -92,6 +92,12 @@ class TrainConfig:
     # to read them reads the pure noise's as a texture. Off it, the first frame and caption are all
     # there is to read. 850 covers the first step of 10 or more DDIM steps.
     pure_noise_from: int | None = None
+    # What the UNet predicts (None: the preset's, "epsilon" for SD1.5): "v_prediction" trains the
+    # velocity sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0 (Salimans & Ho 2022), whose error at high
+    # noise is the clean latent's: an epsilon model's predicted clean latent there is its epsilon
+    # error times sqrt(1 / SNR), 14x at t = 900. The PyTorch pipeline samples either; the numpy
+    # runtime and the app sample epsilon models only, and refuse others by name.
+    prediction_type: str | None = None
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
@@ -128,6 +134,12 @@ class TrainConfig:
             _expect_int("num_frames", self.num_frames, low=2)
         if self.pure_noise_from is not None:
             _expect_int("pure_noise_from", self.pure_noise_from, low=1)
+        if self.prediction_type not in (None, "epsilon", "v_prediction"):
+            raise ValueError(f"training config: expected prediction_type 'epsilon', 'v_prediction' or null, "
+                             f"got {self.prediction_type!r}")
+        if self.prediction_type == "v_prediction" and self.v_weight_cap is not None:
+            raise ValueError("training config: v_weight_cap weights an epsilon loss as a v loss; with prediction_type "
+                             f"'v_prediction' the loss is the v loss already: expected v_weight_cap null, got {self.v_weight_cap!r}")
         if self.vae_norm_num_groups is not None:
             _expect_int("vae_norm_num_groups", self.vae_norm_num_groups, low=1)
         if not isinstance(self.vae_decoder_only, bool):
@@ -171,13 +183,15 @@ class TrainConfig:
                              f"got {self.pure_noise_from}")
 
     def preset_config(self) -> PresetConfig:
-        """The model preset with this run's overrides (frame count, W_O' initialisation)."""
+        """The model preset with this run's overrides (frame count, W_O' initialisation, VAE groups, prediction)."""
         preset = get_preset(self.preset)
         changes = {"adapter_out_init_std": self.adapter_out_init_std}
         if self.num_frames is not None:
             changes["num_frames"] = self.num_frames
         if self.vae_norm_num_groups is not None:
             changes["vae"] = dataclasses.replace(preset.vae, norm_num_groups=self.vae_norm_num_groups)
+        if self.prediction_type is not None:
+            changes["scheduler"] = dataclasses.replace(preset.scheduler, prediction_type=self.prediction_type)
         return preset.with_overrides(**changes)
 
     def with_overrides(self, **changes) -> "TrainConfig":

@@ -109,22 +109,49 @@ def noisy_input(
     return noisy
 
 
+def _alpha_bar(scheduler, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`(B, 1, 1, 1, 1)` alpha_bar of each clip's timestep."""
+    return scheduler.alphas_cumprod.to(device=like.device, dtype=torch.float32)[timesteps].view(-1, 1, 1, 1, 1)
+
+
+def prediction_target(scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to output: the noise, or with `v_prediction` the velocity
+    `sqrt(alpha_bar) noise - sqrt(1 - alpha_bar) x0`."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "v_prediction":
+        a = _alpha_bar(scheduler, timesteps, latents)
+        return a.sqrt() * noise - (1.0 - a).sqrt() * latents
+    raise ValueError(f"training supports prediction_type 'epsilon' or 'v_prediction', got {kind!r}")
+
+
+def predicted_clean(scheduler, sample: torch.Tensor, output: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """The clean latent a UNet `output` at `sample` implies, for either prediction type."""
+    a = _alpha_bar(scheduler, timesteps, sample)
+    if scheduler.config.prediction_type == "v_prediction":
+        return a.sqrt() * sample - (1.0 - a).sqrt() * output
+    return (sample - (1.0 - a).sqrt() * output) / a.sqrt()
+
+
 def leak_free(
-    scheduler, sample: torch.Tensor, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
-    threshold: int, *, first: int = 1,
+    scheduler, sample: torch.Tensor, latents: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
+    timesteps: torch.Tensor, threshold: int, *, first: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`(sample, target)` with the clips at `t >= threshold` made leak-free on frames `first..F-1`.
 
-    Their input is the noise alone (what DDIM's first step sees) and their target the epsilon that
-    maps it to the clean latent, `(noise - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar)`; other clips
-    keep the usual input and target (the noise).
+    Their input is the noise alone (what DDIM's first step sees) and their target the output that
+    maps it to the clean latent: the epsilon `(noise - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar)`, or
+    the velocity `(sqrt(alpha_bar) noise - x0) / sqrt(1 - alpha_bar)`; other clips keep `sample` and `target`.
     """
-    alpha_bar = scheduler.alphas_cumprod.to(device=latents.device, dtype=torch.float32)[timesteps]
-    a = alpha_bar.view(-1, 1, 1, 1, 1)
+    a = _alpha_bar(scheduler, timesteps, latents)
     high = (timesteps >= threshold).view(-1, 1, 1, 1, 1)
     high = high & (torch.arange(latents.shape[2], device=latents.device) >= first).view(1, 1, -1, 1, 1)
-    target = torch.where(high, (noise - a.sqrt() * latents) / (1.0 - a).sqrt(), noise)
-    return torch.where(high, noise, sample), target
+    if scheduler.config.prediction_type == "v_prediction":
+        recovering = (a.sqrt() * noise - latents) / (1.0 - a).sqrt()
+    else:
+        recovering = (noise - a.sqrt() * latents) / (1.0 - a).sqrt()
+    return torch.where(high, noise, sample), torch.where(high, recovering, target)
 
 
 def epsilon_loss(
@@ -180,10 +207,10 @@ def training_loss(
         models.components.scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame
     )
     first = 1 if condition_on_first_frame else 0
-    target = noise
+    scheduler = models.components.scheduler
+    target = prediction_target(scheduler, latents, noise, timesteps)
     if pure_noise_from is not None:
-        sample, target = leak_free(models.components.scheduler, sample, latents, noise, timesteps, pure_noise_from,
-                                   first=first)
+        sample, target = leak_free(scheduler, sample, latents, target, noise, timesteps, pure_noise_from, first=first)
     noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
     weights = loss_weights(models.components.scheduler, timesteps, p2_gamma, v_weight_cap)
     return epsilon_loss(noise_pred, target, first=first, weights=weights)

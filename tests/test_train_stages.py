@@ -290,14 +290,14 @@ def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
     latents, noise = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
     t = torch.tensor([100, 850, 990])
     sample = noisy_input(scheduler, latents, noise, t)  # frame 0 clean
-    leak, target = leak_free(scheduler, sample, latents, noise, t, 850)
+    leak, target = leak_free(scheduler, sample, latents, noise, noise, t, 850)
     assert torch.equal(leak[0], sample[0]) and torch.equal(target[0], noise[0])  # below the threshold: as before
     assert torch.equal(leak[:, :, 0], latents[:, :, 0])  # the clean first frame stays
     assert torch.equal(leak[1:, :, 1:], noise[1:, :, 1:])  # no trace of the clip in the input
     a = scheduler.alphas_cumprod[t[1:]].view(-1, 1, 1, 1, 1)
     x0 = (leak[1:, :, 1:] - (1 - a).sqrt() * target[1:, :, 1:]) / a.sqrt()
     assert torch.allclose(x0, latents[1:, :, 1:], atol=1e-4)  # the target's clean latent is the clip's
-    _, t2v_target = leak_free(scheduler, scheduler.add_noise(latents, noise, t), latents, noise, t, 850, first=0)
+    _, t2v_target = leak_free(scheduler, scheduler.add_noise(latents, noise, t), latents, noise, noise, t, 850, first=0)
     assert not torch.equal(t2v_target[1:, :, 0], noise[1:, :, 0])  # T2V: frame 0 is predicted too
     for bad in (0, 1000, 2.5):
         with pytest.raises(ValueError, match="pure_noise_from"):
@@ -324,3 +324,31 @@ def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
     assert high and low
     assert all(torch.equal(seen[i][:, :, 1:], noises[i][:, :, 1:]) for i in high)
     assert not any(torch.equal(seen[i][:, :, 1:], noises[i][:, :, 1:]) for i in low)
+
+
+def test_v_prediction_target_and_its_clean_latent():
+    import dataclasses
+
+    from i2v_adapter.train_objectives import leak_free, predicted_clean, prediction_target
+
+    tcfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction")
+    cfg = tcfg.preset_config()
+    assert cfg.scheduler.prediction_type == "v_prediction" and get_preset("tiny").scheduler.prediction_type == "epsilon"
+    scheduler = build_components(cfg, random_weights=True).scheduler
+    gen = torch.Generator().manual_seed(1)
+    latents, noise = torch.randn(2, 4, 3, 2, 2, generator=gen), torch.randn(2, 4, 3, 2, 2, generator=gen)
+    t = torch.tensor([30, 900])
+    sample = scheduler.add_noise(latents, noise, t)
+    v = prediction_target(scheduler, latents, noise, t)
+    assert torch.allclose(v, scheduler.get_velocity(latents, noise, t), atol=1e-6)  # diffusers' own definition
+    assert torch.allclose(predicted_clean(scheduler, sample, v, t), latents, atol=1e-4)
+    leak, target = leak_free(scheduler, sample, latents, v, noise, t, 850, first=0)
+    assert torch.equal(leak[1], noise[1]) and torch.equal(target[0], v[0])
+    assert torch.allclose(predicted_clean(scheduler, leak, target, t)[1], latents[1], atol=1e-4)
+    eps_scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    assert torch.equal(prediction_target(eps_scheduler, latents, noise, t), noise)
+    assert torch.allclose(predicted_clean(eps_scheduler, sample, noise, t), latents, atol=1e-4)
+    with pytest.raises(ValueError, match="prediction_type"):
+        TrainConfig(prediction_type="sample").verify()
+    with pytest.raises(ValueError, match="v_weight_cap"):
+        dataclasses.replace(tcfg, v_weight_cap=20.0).verify()
