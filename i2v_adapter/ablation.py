@@ -134,12 +134,14 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
     return {t: round(float(np.mean(v)), 6) for t, v in errors.items()}
 
 
-def first_step_error(pipe, clips, *, first_frame_clean: bool = True) -> dict[int, float]:
+def first_step_error(pipe, clips, *, first_frame_clean: bool = True, pure_noise: bool = True) -> dict[int, float]:
     """`{t: mean clean-latent MSE}` at the sampler's first timestep `t`, from pure noise, caption as prompt.
 
     What DDIM's first step sees: frames 1..F-1 pure noise (every frame with `first_frame_clean=False`),
     frame 0 the clean latent; the error is that of the UNet's predicted clean latent against the clip's
     (the layout the first step commits to), not of epsilon. Noise of clip `i` from seed `i`.
+    `pure_noise=False`: the clip noised to `t` instead, as training noises it (its
+    `sqrt(alpha_bar)` share of the clip left in), to show how much a model reads from that leak.
     """
     import torch
 
@@ -155,6 +157,8 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True) -> dict[int
             latents = encode_frames(stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)  # (1, 4, F, h, w)
             ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
             sample = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
+            if not pure_noise:
+                sample = scheduler.add_noise(latents, sample, t.reshape(1))
             if first_frame_clean:
                 sample[:, :, 0] = latents[:, :, 0]
             output = stages["unet"](sample, t.reshape(1).float(), stages["text_encoder"](ids))
@@ -266,6 +270,8 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
     objective = {
         "denoising_error": {name: denoising_error(pipes[name], clips) for name in ("t2v", "adapter")},
         "first_step_error": {name: first_step_error(pipes[name], clips) for name in ("t2v", "adapter")},
+        "first_step_error_noised_clip": {name: first_step_error(pipes[name], clips, pure_noise=False)
+                                         for name in ("t2v", "adapter")},
         "caption_effect": caption_effect(pipes["adapter"], clips),
         "caption_effect_first_step": caption_effect(pipes["adapter"], clips, first_step_error),
     }
@@ -313,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             tables = "\n".join((
                 markdown_table(summary, args.count), error_table(objective["denoising_error"]),
                 error_table(objective["first_step_error"], "first DDIM step from pure noise, clean-latent MSE"),
+                error_table(objective["first_step_error_noised_clip"], "the same from the clip noised to t"),
                 caption_table(objective["caption_effect"], moving),
                 caption_table(objective["caption_effect_first_step"], moving),
             ))

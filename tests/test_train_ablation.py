@@ -100,8 +100,10 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
     errors = record["denoising_error"]
     assert list(errors) == ["t2v", "adapter"] and list(errors["t2v"]) == [str(t) for t in ERROR_TIMESTEPS]
     assert all(v > 0 for e in errors.values() for v in e.values())
-    first = record["first_step_error"]
-    assert list(first) == ["t2v", "adapter"] and all(list(e) == ["901"] and e["901"] > 0 for e in first.values())
+    for key in ("first_step_error", "first_step_error_noised_clip"):
+        first = record[key]
+        assert list(first) == ["t2v", "adapter"] and all(list(e) == ["901"] and e["901"] > 0 for e in first.values())
+    assert record["first_step_error"] != record["first_step_error_noised_clip"]
     moving = [r for r in record["videos"]["ground truth"] if r["direction_ok"] is not None]
     for key in ("caption_effect", "caption_effect_first_step"):
         effect = record[key]

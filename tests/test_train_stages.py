@@ -352,3 +352,19 @@ def test_v_prediction_target_and_its_clean_latent():
         TrainConfig(prediction_type="sample").verify()
     with pytest.raises(ValueError, match="v_weight_cap"):
         dataclasses.replace(tcfg, v_weight_cap=20.0).verify()
+
+
+def test_pytorch_pipeline_samples_a_v_prediction_unet():
+    from i2v_adapter.pipeline import I2VPipeline
+
+    torch.set_num_threads(1)
+    image = SyntheticClips(1, num_frames=2, height=128, width=128, seed=0)[0][0][0]
+    v_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction").preset_config()
+    outputs = {}
+    for name, cfg in (("v", v_cfg), ("epsilon", get_preset("tiny"))):
+        pipe = I2VPipeline(build_components(cfg, random_weights=True))  # the same seeded weights
+        assert pipe.components.scheduler.config.prediction_type == cfg.scheduler.prediction_type
+        outputs[name] = pipe(image, "a red circle", num_inference_steps=2, progress=False).latents
+    assert torch.isfinite(outputs["v"]).all()
+    assert torch.equal(outputs["v"][:, :, 0], outputs["epsilon"][:, :, 0])  # frame 0 stays the clean latent
+    assert not torch.allclose(outputs["v"][:, :, 1:], outputs["epsilon"][:, :, 1:])  # read as velocity, not noise
