@@ -80,7 +80,7 @@ class TrainConfig:
     p2_gamma: float = 0.0
     # The v-prediction loss (Salimans & Ho 2022) for the epsilon model: each clip's MSE times
     # min(1 + 1 / SNR(t), v_weight_cap), on top of P2; None is off. An epsilon loss barely sees a
-    # model's clean-latent error at high noise (x0 error counts SNR times: 0.01 at t = 950), where
+    # model's clean-latent error at high noise (x0 error counts SNR times: 0.003 at t = 950), where
     # sampling decides layout and motion from the caption and the first frame; this weight counts
     # that error as it counts at low noise. The cap bounds the weight near t = T (1 / SNR ~ 200).
     v_weight_cap: float | None = None

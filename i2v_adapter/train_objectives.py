@@ -159,6 +159,8 @@ def epsilon_loss(
 ) -> torch.Tensor:
     """MSE over frames `first..F-1` of `(B, 4, F, h, w)`: with the adapter frame 0 is the clean condition, never a target.
 
+    `noise` is the target: the noise itself for an epsilon UNet, else what `prediction_target` / `leak_free` give.
+
     `weights (B,)`: each clip's MSE scaled before the mean over the batch (None: the plain MSE).
     """
     pred, target = noise_pred[:, :, first:].float(), noise[:, :, first:].float()

@@ -31,10 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--adapter", type=Path, default=None, help="an adapter file (default: shipped; with --unet: none)")
     p.add_argument("--objective", choices=("t2v", "adapter"), default="t2v")
     p.add_argument("--measure", choices=("epsilon", "first-step"), default="epsilon")
+    p.add_argument("--train-config", type=Path, default=None,
+                   help="the architecture and prediction type of --unet's run (default: the tiny preset)")
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--count", type=int, default=48, help="clips drawn; the translating ones are scored")
     args = p.parse_args(argv)
-    cfg = get_preset("tiny")
+    if args.train_config is not None:
+        from i2v_adapter.train_config import TrainConfig
+
+        cfg = TrainConfig.from_json(args.train_config).preset_config()  # e.g. a v_prediction run
+    else:
+        cfg = get_preset("tiny")
     pipe = pipelines(None, cfg)["t2v" if args.objective == "t2v" else "adapter"]
     if args.unet is not None:
         load_trained(pipe.components, unet=args.unet)  # a fresh adapter (W_O' = 0) when one is installed
