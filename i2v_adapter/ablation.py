@@ -107,6 +107,17 @@ def pipelines(weights: Path | None, cfg):
     return {"t2v": without, "t2v+fsp": without, "adapter": with_adapter, "adapter+fsp": with_adapter}
 
 
+def _clip_inputs(pipe, clip: np.ndarray, prompt: str):
+    """`(latents (1, 4, F, h, w), text states (1, 77, D))` of one clip and its prompt, through the pipeline's stages."""
+    import torch
+
+    from .train_objectives import encode_frames
+
+    latents = encode_frames(pipe.stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)
+    ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
+    return latents, pipe.stages["text_encoder"](ids)
+
+
 def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean: bool = True) -> dict[int, float]:
     """`{t: mean epsilon MSE}` over frames 1..F-1 of `clips` noised to `t`, frame 0 clean, caption as prompt.
 
@@ -116,15 +127,13 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
     """
     import torch
 
-    from .train_objectives import encode_frames, epsilon_loss, noisy_input
+    from .train_objectives import epsilon_loss, noisy_input
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     errors: dict[int, list[float]] = {int(t): [] for t in timesteps}
     with torch.no_grad():
         for i, (clip, prompt, _) in enumerate(clips):
-            latents = encode_frames(stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)  # (1, 4, F, h, w)
-            ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
-            states = stages["text_encoder"](ids)
+            latents, states = _clip_inputs(pipe, clip, prompt)
             noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
             for t in errors:
                 step = torch.tensor([t])
@@ -146,23 +155,25 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True, pure_noise:
     import torch
 
     from .pipeline import with_fsp
-    from .train_objectives import encode_frames, predicted_clean
+    from .train_objectives import noisy_input, predicted_clean
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     t = pipe.timesteps(pipe.config.sampling.num_inference_steps, with_fsp(pipe.config.fsp, enabled=False))[0]
+    step = t.reshape(1)
     first = 1 if first_frame_clean else 0
     errors = []
     with torch.no_grad():
         for i, (clip, prompt, _) in enumerate(clips):
-            latents = encode_frames(stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)  # (1, 4, F, h, w)
-            ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
-            sample = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
-            if not pure_noise:
-                sample = scheduler.add_noise(latents, sample, t.reshape(1))
-            if first_frame_clean:
-                sample[:, :, 0] = latents[:, :, 0]
-            output = stages["unet"](sample, t.reshape(1).float(), stages["text_encoder"](ids))
-            x0 = predicted_clean(scheduler, sample, output, t.reshape(1))
+            latents, states = _clip_inputs(pipe, clip, prompt)
+            noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(i))
+            if pure_noise:
+                sample = noise.clone()
+                if first_frame_clean:
+                    sample[:, :, 0] = latents[:, :, 0]
+            else:
+                sample = noisy_input(scheduler, latents, noise, step, first_frame_clean=first_frame_clean)
+            output = stages["unet"](sample, step.float(), states)
+            x0 = predicted_clean(scheduler, sample, output, step)
             errors.append(float((x0 - latents)[:, :, first:].pow(2).mean()))
     return {int(t): round(float(np.mean(errors)), 5)}
 

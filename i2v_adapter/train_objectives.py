@@ -205,16 +205,14 @@ def training_loss(
     with torch.no_grad():
         latents = encode_frames(models.vae_encoder, frames.to(device), models.dtype)
         states = encode_captions(models, list(captions), draws.drop)
-    sample = noisy_input(
-        models.components.scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame
-    )
-    first = 1 if condition_on_first_frame else 0
     scheduler = models.components.scheduler
+    sample = noisy_input(scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame)
+    first = 1 if condition_on_first_frame else 0
     target = prediction_target(scheduler, latents, noise, timesteps)
     if pure_noise_from is not None:
         sample, target = leak_free(scheduler, sample, latents, target, noise, timesteps, pure_noise_from, first=first)
     noise_pred = models.unet(sample, timesteps, states)  # UNetStage: (B, 4, F, h, w)
-    weights = loss_weights(models.components.scheduler, timesteps, p2_gamma, v_weight_cap)
+    weights = loss_weights(scheduler, timesteps, p2_gamma, v_weight_cap)
     return epsilon_loss(noise_pred, target, first=first, weights=weights)
 
 
