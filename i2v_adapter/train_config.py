@@ -98,6 +98,13 @@ class TrainConfig:
     # error times sqrt(1 / SNR), 14x at t = 900. The PyTorch pipeline samples either; the numpy
     # runtime and the app sample epsilon models only, and refuse others by name.
     prediction_type: str | None = None
+    # Stage `t2v`: the probability that a clip's frame 0 stays clean (not noised, not in the loss), as
+    # the I2V pipeline gives it; 0.0 is the plain T2V objective. A T2V model cannot gain from a motion
+    # word when it must also guess where the shape starts (either direction blurs to the same mean
+    # over start places) and sees the motion in the noisy frames below the highest noise; with the
+    # first frame known, the direction is most of what is left to know about frames 1..F-1. The model
+    # stays a text-to-video model: it still learns the other clips with every frame noised.
+    first_frame_clean_prob: float = 0.0
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
@@ -151,7 +158,7 @@ class TrainConfig:
             )
         floats = (
             "learning_rate", "adam_epsilon", "adam_beta1", "adam_beta2", "prompt_dropout", "weight_decay",
-            "adapter_out_init_std", "kl_weight", "timestep_power", "p2_gamma",
+            "adapter_out_init_std", "kl_weight", "timestep_power", "p2_gamma", "first_frame_clean_prob",
         )
         for name in floats + (("max_grad_norm",) if self.max_grad_norm is not None else ()):
             value = getattr(self, name)
@@ -166,6 +173,11 @@ class TrainConfig:
         for name in ("weight_decay", "adapter_out_init_std", "kl_weight", "p2_gamma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"training config: expected {name} >= 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.first_frame_clean_prob <= 1.0:
+            raise ValueError(f"training config: expected first_frame_clean_prob in [0, 1], got {self.first_frame_clean_prob!r}")
+        if self.first_frame_clean_prob and self.stage is not TrainStage.T2V:
+            raise ValueError("training config: first_frame_clean_prob mixes first-frame clips into the T2V objective (the adapter "
+                             f"stage always keeps frame 0 clean): expected stage 't2v', got {self.stage.value!r}")
         if self.max_minutes is not None and (
             isinstance(self.max_minutes, bool) or not isinstance(self.max_minutes, (int, float)) or self.max_minutes <= 0
         ):

@@ -9,7 +9,8 @@ Three stages build the trained tiny default, as the paper builds on AnimateDiff 
   so that `scaling_factor x mean` has unit standard deviation, as SD's 0.18215 does for its VAE.
 - `t2v`: the base text-to-video model, the spatial UNet and the motion modules (all UNet weights;
   the I2V-Adapter is removed), on the frozen VAE and text encoder. Every frame is noised at one
-  timestep per clip; epsilon MSE over all frames.
+  timestep per clip; epsilon MSE over all frames. With `first_frame_clean_prob` some clips keep
+  frame 0 clean, as the adapter objective does (per clip: `Draws.clean_first`).
 - `adapter`: the I2V-Adapter alone (W_Q', W_O'), everything else frozen (paper 4.1). Frame 0 stays
   the clean first-frame latent in the UNet input, as at inference; epsilon MSE over frames 1..F-1.
 
@@ -51,17 +52,23 @@ class Models:
 
 @dataclass
 class Draws:
-    """The randomness of one micro-batch: `noise (B, 4, F, h, w)`, `timesteps (B,)`, `drop (B,)` bool."""
+    """The randomness of one micro-batch: `noise (B, 4, F, h, w)`, `timesteps (B,)`, `drop (B,)` bool;
+    `clean_first (B,)` bool: the T2V clips whose frame 0 stays clean (None: none)."""
 
     noise: torch.Tensor
     timesteps: torch.Tensor
     drop: torch.Tensor
+    clean_first: torch.Tensor | None = None
 
 
-def draw(cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int, timestep_power: float = 1.0) -> Draws:
+def draw(
+    cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int, timestep_power: float = 1.0,
+    first_frame_clean_prob: float = 0.0,
+) -> Draws:
     """Deterministic draws for one micro-batch from an integer `seed`.
 
     Timesteps are uniform, or with `timestep_power` p != 1 `floor(T * u ** p)` (p < 1: more high-noise steps).
+    `first_frame_clean_prob` draws `clean_first` last, so the other draws are those of a run without it.
     """
     gen = torch.Generator().manual_seed(seed)
     shape = (batch, cfg.unet.in_channels, cfg.num_frames, cfg.latent_height, cfg.latent_width)
@@ -73,7 +80,8 @@ def draw(cfg: PresetConfig, batch: int, prompt_dropout: float, seed: int, timest
         u = torch.rand((batch,), generator=gen, dtype=torch.float64)
         timesteps = (total * u**timestep_power).long().clamp_(max=total - 1)
     drop = torch.rand((batch,), generator=gen) < prompt_dropout
-    return Draws(noise, timesteps, drop)
+    clean_first = torch.rand((batch,), generator=gen) < first_frame_clean_prob if first_frame_clean_prob else None
+    return Draws(noise, timesteps, drop, clean_first)
 
 
 def frames_to_pixels(frames: torch.Tensor) -> torch.Tensor:
@@ -97,16 +105,29 @@ def encode_captions(models: Models, captions: list[str], drop: torch.Tensor) -> 
 
 
 def noisy_input(
-    scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, *, first_frame_clean: bool = True
+    scheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, *,
+    first_frame_clean: bool | torch.Tensor = True,
 ) -> torch.Tensor:
     """`(B, 4, F, h, w)`: every frame noised to its clip's timestep, then (adapter) frame 0 put back clean.
 
+    `first_frame_clean`: for every clip, or a `(B,)` bool mask of the clips that keep it.
     `add_noise` depends only on the betas, which the DDIM inference scheduler shares with training.
     """
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    if first_frame_clean:
+    if isinstance(first_frame_clean, torch.Tensor):
+        keep = first_frame_clean.to(noisy.device).view(-1, 1, 1, 1)
+        noisy[:, :, 0] = torch.where(keep, latents[:, :, 0], noisy[:, :, 0])
+    elif first_frame_clean:
         noisy[:, :, 0] = latents[:, :, 0]
     return noisy
+
+
+def _predicted_frames(first: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """`(1 or B, 1, F, 1, 1)` bool: the frames at or after `first` (an int, or `(B,)` per clip) of `like (B, C, F, h, w)`."""
+    frames = torch.arange(like.shape[2], device=like.device).view(1, 1, -1, 1, 1)
+    if isinstance(first, torch.Tensor):
+        return frames >= first.to(like.device).view(-1, 1, 1, 1, 1)
+    return frames >= first
 
 
 def _alpha_bar(scheduler, timesteps: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -136,9 +157,10 @@ def predicted_clean(scheduler, sample: torch.Tensor, output: torch.Tensor, times
 
 def leak_free(
     scheduler, sample: torch.Tensor, latents: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
-    timesteps: torch.Tensor, threshold: int, *, first: int = 1,
+    timesteps: torch.Tensor, threshold: int, *, first: int | torch.Tensor = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(sample, target)` with the clips at `t >= threshold` made leak-free on frames `first..F-1`.
+    """`(sample, target)` with the clips at `t >= threshold` made leak-free on frames `first..F-1`
+    (`first` an int, or `(B,)` per clip).
 
     Their input is the noise alone (what DDIM's first step sees) and their target the output that
     maps it to the clean latent: the epsilon `(noise - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar)`, or
@@ -146,7 +168,7 @@ def leak_free(
     """
     a = _alpha_bar(scheduler, timesteps, latents)
     high = (timesteps >= threshold).view(-1, 1, 1, 1, 1)
-    high = high & (torch.arange(latents.shape[2], device=latents.device) >= first).view(1, 1, -1, 1, 1)
+    high = high & _predicted_frames(first, latents)
     if scheduler.config.prediction_type == "v_prediction":
         recovering = (a.sqrt() * noise - latents) / (1.0 - a).sqrt()
     else:
@@ -155,14 +177,22 @@ def leak_free(
 
 
 def epsilon_loss(
-    noise_pred: torch.Tensor, noise: torch.Tensor, *, first: int = 1, weights: torch.Tensor | None = None
+    noise_pred: torch.Tensor, noise: torch.Tensor, *, first: int | torch.Tensor = 1, weights: torch.Tensor | None = None
 ) -> torch.Tensor:
     """MSE over frames `first..F-1` of `(B, 4, F, h, w)`: with the adapter frame 0 is the clean condition, never a target.
 
     `noise` is the target: the noise itself for an epsilon UNet, else what `prediction_target` / `leak_free` give.
 
     `weights (B,)`: each clip's MSE scaled before the mean over the batch (None: the plain MSE).
+    `first` `(B,)`: each clip's first predicted frame; each clip's MSE is over its own frames, then
+    the mean over the batch (which is the plain MSE when every clip has the same `first`).
     """
+    if isinstance(first, torch.Tensor):
+        mask = _predicted_frames(first, noise_pred).float()  # (B, 1, F, 1, 1)
+        squared = (noise_pred.float() - noise.float()).pow(2) * mask
+        per_frame = noise_pred.shape[1] * noise_pred.shape[3] * noise_pred.shape[4]  # C * h * w
+        per_clip = squared.flatten(1).sum(dim=1) / (mask.flatten(1).sum(dim=1) * per_frame)
+        return (per_clip * (1.0 if weights is None else weights.to(per_clip))).mean()
     pred, target = noise_pred[:, :, first:].float(), noise[:, :, first:].float()
     if weights is None:
         return F.mse_loss(pred, target)
@@ -199,6 +229,7 @@ def training_loss(
 
     `condition_on_first_frame`: the adapter objective (frame 0 clean, no loss on it); `False`: the
     text-to-video objective (all frames noised and predicted).
+    `draws.clean_first` (T2V only): the clips that keep frame 0 clean and out of the loss.
     """
     device = models.device
     noise, timesteps = draws.noise.to(device), draws.timesteps.to(device)
@@ -206,8 +237,12 @@ def training_loss(
         latents = encode_frames(models.vae_encoder, frames.to(device), models.dtype)
         states = encode_captions(models, list(captions), draws.drop)
     scheduler = models.components.scheduler
-    sample = noisy_input(scheduler, latents, noise, timesteps, first_frame_clean=condition_on_first_frame)
-    first = 1 if condition_on_first_frame else 0
+    if condition_on_first_frame or draws.clean_first is None:
+        clean, first = condition_on_first_frame, 1 if condition_on_first_frame else 0
+    else:  # a T2V batch with some first-frame clips
+        clean = draws.clean_first.to(device)
+        first = clean.long()
+    sample = noisy_input(scheduler, latents, noise, timesteps, first_frame_clean=clean)
     target = prediction_target(scheduler, latents, noise, timesteps)
     if pure_noise_from is not None:
         sample, target = leak_free(scheduler, sample, latents, target, noise, timesteps, pure_noise_from, first=first)
@@ -328,7 +363,8 @@ def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: 
     """The loss of `tcfg.stage` for one micro-batch."""
     if tcfg.stage is TrainStage.VAE:
         return vae_loss(models, frames, tcfg, seed)
-    draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power)
+    draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power,
+                 tcfg.first_frame_clean_prob)
     return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER,
                          p2_gamma=tcfg.p2_gamma, v_weight_cap=tcfg.v_weight_cap, pure_noise_from=tcfg.pure_noise_from)
 

@@ -354,6 +354,71 @@ def test_v_prediction_target_and_its_clean_latent():
         dataclasses.replace(tcfg, v_weight_cap=20.0).verify()
 
 
+def test_first_frame_clean_prob_draws_last_and_is_checked():
+    cfg = get_preset("tiny").with_overrides(num_frames=4)
+    plain, mixed = draw(cfg, 64, 0.1, seed=9), draw(cfg, 64, 0.1, seed=9, first_frame_clean_prob=0.5)
+    assert plain.clean_first is None and mixed.clean_first.dtype == torch.bool
+    assert 16 < int(mixed.clean_first.sum()) < 48  # about half of 64
+    for a, b in ((plain.noise, mixed.noise), (plain.timesteps, mixed.timesteps), (plain.drop, mixed.drop)):
+        assert torch.equal(a, b)  # drawn last: a run without it keeps its randomness
+    TrainConfig(stage=TrainStage.T2V, first_frame_clean_prob=1.0).verify()
+    for bad in (-0.1, 1.5, "0.5", True):
+        with pytest.raises(ValueError, match="first_frame_clean_prob"):
+            TrainConfig(stage=TrainStage.T2V, first_frame_clean_prob=bad).verify()
+    with pytest.raises(ValueError, match="expected stage 't2v'"):
+        TrainConfig(stage=TrainStage.ADAPTER, first_frame_clean_prob=0.5).verify()
+
+
+def test_epsilon_loss_with_a_first_frame_per_clip():
+    from i2v_adapter.train_objectives import epsilon_loss
+
+    gen = torch.Generator().manual_seed(4)
+    pred, target = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
+    weights = torch.tensor([1.0, 2.0, 0.5])
+    for first in (0, 1):
+        same = torch.full((3,), first)
+        assert torch.allclose(epsilon_loss(pred, target, first=same), epsilon_loss(pred, target, first=first))
+        assert torch.allclose(epsilon_loss(pred, target, first=same, weights=weights),
+                              epsilon_loss(pred, target, first=first, weights=weights))
+    per_clip = [float(epsilon_loss(pred[i:i + 1], target[i:i + 1], first=f)) for i, f in enumerate((0, 1, 1))]
+    mixed = float(epsilon_loss(pred, target, first=torch.tensor([0, 1, 1]), weights=weights))
+    assert mixed == pytest.approx(sum(w * e for w, e in zip(weights.tolist(), per_clip)) / 3, rel=1e-5)
+    bumped = pred.clone()
+    bumped[1:, :, 0] += 100.0  # frame 0 of the clean-first clips is not a target
+    assert float(epsilon_loss(bumped, target, first=torch.tensor([0, 1, 1]))) == pytest.approx(
+        float(epsilon_loss(pred, target, first=torch.tensor([0, 1, 1]))), rel=1e-6)
+
+
+def test_t2v_first_frame_clips_are_the_adapter_objective_on_the_base_model():
+    """A T2V clip drawn with a clean frame 0 gets exactly the adapter stage's input and loss."""
+    tcfg = TrainConfig(stage=TrainStage.T2V, pure_noise_from=850, v_weight_cap=20.0, **BASE)
+    run = setup_run(tcfg)
+    clips = SyntheticClips(2, num_frames=4, height=128, width=128, seed=0)
+    frames = torch.from_numpy(np.stack([clips[0][0], clips[1][0]]))
+    captions = [clips[0][1], clips[1][1]]
+    d = draw(run.components.config, 2, 0.0, seed=5)
+    d = Draws(d.noise, torch.tensor([400, 900]), d.drop)
+    kw = dict(pure_noise_from=850, v_weight_cap=20.0)
+    seen = []
+    handle = run.models.unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        adapter = training_loss(run.models, frames, captions, d, condition_on_first_frame=True, **kw)
+        t2v = training_loss(run.models, frames, captions, d, condition_on_first_frame=False, **kw)
+        all_clean = training_loss(run.models, frames, captions, Draws(d.noise, d.timesteps, d.drop, torch.tensor([True, True])),
+                                  condition_on_first_frame=False, **kw)
+        none_clean = training_loss(run.models, frames, captions, Draws(d.noise, d.timesteps, d.drop, torch.tensor([False, False])),
+                                   condition_on_first_frame=False, **kw)
+        mixed = training_loss(run.models, frames, captions, Draws(d.noise, d.timesteps, d.drop, torch.tensor([True, False])),
+                              condition_on_first_frame=False, **kw)
+    handle.remove()
+    assert float(all_clean) == pytest.approx(float(adapter), rel=1e-5)
+    assert float(none_clean) == pytest.approx(float(t2v), rel=1e-5)
+    assert float(adapter) != pytest.approx(float(t2v), rel=1e-3)
+    adapter_in, t2v_in, mixed_in = seen[0], seen[1], seen[4]
+    assert torch.equal(mixed_in[0], adapter_in[0]) and torch.equal(mixed_in[1], t2v_in[1])  # per clip
+    assert not torch.equal(adapter_in[:, :, 0], t2v_in[:, :, 0])
+
+
 def test_pytorch_pipeline_samples_a_v_prediction_unet():
     from i2v_adapter.pipeline import I2VPipeline
 
