@@ -80,15 +80,25 @@ class ClipSpec:
 
 
 class SyntheticClips:
-    """`num_clips` procedural clips of `num_frames` frames at `height x width`; deterministic per index."""
+    """`num_clips` procedural clips of `num_frames` frames at `height x width`; deterministic per index.
 
-    def __init__(self, num_clips: int, *, num_frames: int, height: int, width: int, seed: int = 0):
+    `motions`: the motions drawn from (default: all of `MOTIONS`, and then the clips of every
+    earlier run); e.g. the four translations for a stage that learns the direction words.
+    """
+
+    def __init__(self, num_clips: int, *, num_frames: int, height: int, width: int, seed: int = 0,
+                 motions: tuple[str, ...] | list[str] | None = None):
         for name, value, low in (
             ("num_clips", num_clips, 1), ("num_frames", num_frames, 2), ("height", height, 8), ("width", width, 8)
         ):
             if int(value) != value or value < low:
                 raise ValueError(f"SyntheticClips: expected {name} to be an integer >= {low}, got {value!r}")
         self.num_clips, self.num_frames, self.height, self.width, self.seed = num_clips, num_frames, height, width, seed
+        if motions is not None:
+            unknown = [m for m in motions if m not in MOTIONS]
+            if unknown or not motions:
+                raise ValueError(f"SyntheticClips: expected motions among {list(MOTIONS)}, got {list(motions)!r}")
+        self.motions = tuple(MOTIONS if motions is None else motions)
 
     def __len__(self) -> int:
         return self.num_clips
@@ -103,7 +113,9 @@ class SyntheticClips:
             raise IndexError(f"clip index {index} out of range for {self.num_clips} clips")
         rng = np.random.default_rng([self.seed, index, 0])
         shape = str(rng.choice(SHAPES))
-        motions = [m for m in MOTIONS if not (shape == "circle" and m == "rotate")]  # a turning circle looks still
+        motions = [m for m in self.motions if not (shape == "circle" and m == "rotate")]  # a turning circle looks still
+        if not motions:  # only "rotate" asked for: circles would not move, so they turn into squares
+            shape, motions = "square", ["rotate"]
         motion = str(rng.choice(motions))
         colour = str(rng.choice(list(COLOURS)))
         target = str(rng.choice([c for c in COLOURS if c != colour])) if motion == "recolour" else colour

@@ -108,6 +108,9 @@ class TrainConfig:
     # W_O' at the start: 0.0 is the paper's zero initialisation (the T2V model exactly)
     adapter_out_init_std: float = 0.0
     synthetic_clips: int = 4096  # clips in `--data synthetic` (generated on the fly)
+    # The motions `--data synthetic` draws from (None: all of `data.MOTIONS`), e.g. the four
+    # translations for a stage that must learn the direction words.
+    synthetic_motions: list[str] | None = None
     num_workers: int = 0  # DataLoader workers
     # Optional local checkpoints of the frozen parts (see `checkpoints.load_components`); None:
     # the preset's deterministic weights. `init_adapter` starts the adapter from a file.
@@ -173,6 +176,13 @@ class TrainConfig:
         for name in ("weight_decay", "adapter_out_init_std", "kl_weight", "p2_gamma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"training config: expected {name} >= 0, got {getattr(self, name)!r}")
+        if self.synthetic_motions is not None:
+            from .data import MOTIONS
+
+            if (not isinstance(self.synthetic_motions, (list, tuple)) or not self.synthetic_motions
+                    or any(m not in MOTIONS for m in self.synthetic_motions)):
+                raise ValueError(f"training config: expected synthetic_motions to be a list of some of {list(MOTIONS)} "
+                                 f"or null, got {self.synthetic_motions!r}")
         if not 0.0 <= self.first_frame_clean_prob <= 1.0:
             raise ValueError(f"training config: expected first_frame_clean_prob in [0, 1], got {self.first_frame_clean_prob!r}")
         if self.first_frame_clean_prob and self.stage is not TrainStage.T2V:

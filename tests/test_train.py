@@ -253,6 +253,26 @@ def test_synthetic_clips_are_deterministic_and_captioned():
     assert f"turns {specs[i].target_colour}" in a[i][1] and specs[i].target_colour != specs[i].colour
 
 
+def test_synthetic_clips_restricted_to_some_motions():
+    moves = ["right", "left", "up", "down"]
+    some = SyntheticClips(100, num_frames=4, height=64, width=64, seed=1, motions=moves)
+    assert {some.spec(i).motion for i in range(100)} == set(moves)
+    every = SyntheticClips(100, num_frames=4, height=64, width=64, seed=1, motions=None)
+    default = SyntheticClips(100, num_frames=4, height=64, width=64, seed=1)
+    assert all(every.spec(i) == default.spec(i) for i in range(0, 100, 7))  # None: the clips of earlier runs
+    assert {SyntheticClips(20, num_frames=4, height=64, width=64, motions=["rotate"]).spec(i).shape
+            for i in range(20)} <= {"square", "triangle"}  # a turning circle would not move
+    for bad in (["sideways"], []):
+        with pytest.raises(ValueError, match="expected motions among"):
+            SyntheticClips(4, num_frames=4, height=64, width=64, motions=bad)
+        with pytest.raises(ValueError, match="synthetic_motions"):
+            TrainConfig(synthetic_motions=bad).verify()
+    from i2v_adapter.train import make_dataset
+
+    dataset = make_dataset("synthetic", TrainConfig(synthetic_motions=["left"], synthetic_clips=8))
+    assert all("moves to the left" in dataset[i][1] for i in range(8))
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 is refused only where accelerate cannot run it (CPU)")
 def test_fp16_on_cpu_is_refused_not_silently_fp32(tmp_path, capsys):
     config = tmp_path / "train.json"
