@@ -178,6 +178,21 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True, pure_noise:
     return {int(t): round(float(np.mean(errors)), 5)}
 
 
+def copy_first_frame_error(pipe, clips) -> float:
+    """Mean clean-latent MSE of frames 1..F-1 against frame 0's latent copied into them.
+
+    The yardstick of `first_step_error`: what a model that only copies the input image would score.
+    Most of it sits in the few latent pixels the moving shape covers, so a model that knew where the
+    caption sends the shape would score well below it.
+    """
+    import torch
+
+    with torch.no_grad():
+        errors = [float((latents[:, :, 1:] - latents[:, :, :1]).pow(2).mean())
+                  for latents, _ in (_clip_inputs(pipe, clip, prompt) for clip, prompt, _ in clips)]
+    return round(float(np.mean(errors)), 5)
+
+
 def opposite_caption(prompt: str, motion: str) -> str:
     """The caption of a translating clip with the direction reversed."""
     if motion not in _OPPOSITE or _PHRASES[motion] not in prompt:
@@ -285,6 +300,7 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
                                          for name in ("t2v", "adapter")},
         "caption_effect": caption_effect(pipes["adapter"], clips),
         "caption_effect_first_step": caption_effect(pipes["adapter"], clips, first_step_error),
+        "copy_first_frame_error": copy_first_frame_error(pipes["adapter"], clips),
     }
     return rows, {n: summarise(r) for n, r in rows.items()}, objective
 
@@ -331,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 markdown_table(summary, args.count), error_table(objective["denoising_error"]),
                 error_table(objective["first_step_error"], "first DDIM step from pure noise, clean-latent MSE"),
                 error_table(objective["first_step_error_noised_clip"], "the same from the clip noised to t"),
+                f"Copying frame 0 into frames 1..F-1 (clean-latent MSE): {objective['copy_first_frame_error']:.5f}\n",
                 caption_table(objective["caption_effect"], moving),
                 caption_table(objective["caption_effect_first_step"], moving),
             ))

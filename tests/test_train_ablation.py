@@ -104,6 +104,7 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
         first = record[key]
         assert list(first) == ["t2v", "adapter"] and all(list(e) == ["901"] and e["901"] > 0 for e in first.values())
     assert record["first_step_error"] != record["first_step_error_noised_clip"]
+    assert record["copy_first_frame_error"] > 0  # the shape moves (or grows, turns, recolours) in every clip
     moving = [r for r in record["videos"]["ground truth"] if r["direction_ok"] is not None]
     for key in ("caption_effect", "caption_effect_first_step"):
         effect = record[key]
@@ -206,3 +207,16 @@ def test_opposite_caption_and_caption_effect():
     assert list(effect) == ["as captioned", "opposite direction", "no caption"]
     assert effect["as captioned"] != effect["no caption"]  # the caption reaches the UNet
     assert "| no caption |" in caption_table(effect, 3)
+
+
+def test_copy_first_frame_error_is_zero_only_for_a_still_clip():
+    from i2v_adapter.ablation import copy_first_frame_error
+    from i2v_adapter.pipeline import I2VPipeline
+
+    torch.set_num_threads(1)
+    cfg = get_preset("tiny")
+    clip, prompt, motion = next(c for c in held_out_clips(8, cfg) if c[2] in ("right", "left", "up", "down"))
+    still = np.repeat(clip[:1], clip.shape[0], axis=0)
+    pipe = I2VPipeline(build_components(cfg))
+    assert copy_first_frame_error(pipe, [(still, prompt, motion)]) == 0.0
+    assert copy_first_frame_error(pipe, [(clip, prompt, motion)]) > 0.01
