@@ -9,7 +9,8 @@ the opposite direction and no caption (`i2v_adapter.ablation.caption_effect`), a
 fixed timesteps. `--objective t2v` noises every frame (what the T2V stage trains), `adapter` keeps
 frame 0 clean and scores frames 1..F-1 (what the adapter stage trains). `--measure first-step`
 scores instead the clean latent predicted at the sampler's first DDIM step from pure noise
-(`i2v_adapter.ablation.first_step_error`): there a T2V model has nothing but the caption to go on.
+(`i2v_adapter.ablation.first_step_error`): there a T2V model has nothing but the caption to go on;
+with `--objective adapter` it also prints the error of copying frame 0 (`copy_first_frame_error`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import sys
 from pathlib import Path
 
 from i2v_adapter.ablation import (
-    TRANSLATIONS, caption_effect, caption_table, denoising_error, first_step_error, held_out_clips, pipelines,
+    TRANSLATIONS, caption_effect, caption_table, copy_first_frame_error, denoising_error, first_step_error,
+    held_out_clips, pipelines,
 )
 from i2v_adapter.config import get_preset
 from i2v_adapter.shipped import load_trained
@@ -53,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     items = held_out_clips(args.count, cfg, seed=args.seed)
     measure = denoising_error if args.measure == "epsilon" else first_step_error
     effect = caption_effect(pipe, items, measure, first_frame_clean=args.objective == "adapter")
-    print(caption_table(effect, sum(1 for _, _, motion in items if motion in TRANSLATIONS)), end="")
+    moving = [item for item in items if item[2] in TRANSLATIONS]
+    print(caption_table(effect, len(moving)), end="")
+    if args.measure == "first-step" and args.objective == "adapter":
+        print(f"copying frame 0 into frames 1..F-1: {copy_first_frame_error(pipe, moving):.5f}")
     return 0
 
 
