@@ -126,8 +126,8 @@ def mini_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer({s: i for i, s in enumerate(symbols)}, merges)
 
 
-def scheduler_case(name: str, steps: int, rng: np.random.Generator, **options) -> dict:
-    sched = make_scheduler(name, SchedulerConfig(), **options)
+def scheduler_case(name: str, steps: int, rng: np.random.Generator, prediction_type: str = "epsilon", **options) -> dict:
+    sched = make_scheduler(name, SchedulerConfig(prediction_type=prediction_type), **options)
     sched.set_timesteps(steps)
     shape = (1, 2, 2, 3, 3)
     sample = (rng.standard_normal(shape) * sched.init_noise_sigma).astype(F32)
@@ -145,6 +145,7 @@ def scheduler_case(name: str, steps: int, rng: np.random.Generator, **options) -
     case = {
         "scheduler": name,
         "options": options,
+        "prediction_type": prediction_type,
         "num_inference_steps": steps,
         "timesteps": [float(t) for t in sched.timesteps],
         "init_noise_sigma": float(F32(sched.init_noise_sigma)),
@@ -170,6 +171,7 @@ def scheduler_vectors() -> dict:
         scheduler_case("euler", 8, rng, timestep_spacing="leading"),
         scheduler_case("lcm", 4, rng),
         scheduler_case("lcm", 7, rng),
+        scheduler_case("ddim", 10, rng, prediction_type="v_prediction"),  # last: the cases before keep their draws
     ]
     scaled_ac = make_scheduler("ddim", SchedulerConfig(beta_schedule="scaled_linear")).alphas_cumprod
     return {

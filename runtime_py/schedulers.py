@@ -6,7 +6,8 @@ interface the pipeline needs: `set_timesteps(n)`, `timesteps`, `init_noise_sigma
 `add_noise(x, noise, t)`. Defaults are those of `X.from_config(ddim_config)` in diffusers:
 
 - `DDIMScheduler` (`diffusers.DDIMScheduler`): eta 0 (deterministic), "leading" spacing plus
-  `steps_offset`, as the official I2V-Adapter inference.
+  `steps_offset`, as the official I2V-Adapter inference; epsilon or v-prediction UNets (the others
+  epsilon only, and they refuse a v-prediction config by name).
 - `EulerScheduler` (`diffusers.EulerDiscreteScheduler`): sigma space, "linspace" spacing, linear
   sigma interpolation, no churn; the model input is scaled by `1 / sqrt(sigma^2 + 1)`.
 - `LCMScheduler` (`diffusers.LCMScheduler`): consistency-model boundary scalings, skipping steps of
@@ -89,11 +90,13 @@ class Scheduler:
     """What the pipeline uses; variance-preserving defaults (`add_noise`, no input scaling)."""
 
     name = ""
+    prediction_types: tuple[str, ...] = ("epsilon",)  # what the UNet's output may be
 
     def __init__(self, cfg: SchedulerConfig | None = None):
         cfg = cfg or SchedulerConfig()
-        if cfg.prediction_type != "epsilon":
-            raise ValueError(f"{type(self).__name__} supports prediction_type 'epsilon', got {cfg.prediction_type!r}")
+        if cfg.prediction_type not in self.prediction_types:
+            kinds = " or ".join(repr(k) for k in self.prediction_types)
+            raise ValueError(f"{type(self).__name__} supports prediction_type {kinds}, got {cfg.prediction_type!r}")
         self.config = cfg
         self.alphas_cumprod = alphas_cumprod(cfg)
         self.final_alpha_cumprod = _F32(1.0) if cfg.set_alpha_to_one else self.alphas_cumprod[0]
@@ -152,6 +155,7 @@ class DDIMScheduler(Scheduler):
     """Deterministic DDIM (eta 0) over `timestep_spacing` timesteps (default "leading")."""
 
     name = "ddim"
+    prediction_types = ("epsilon", "v_prediction")
 
     def __init__(self, cfg: SchedulerConfig | None = None, *, timestep_spacing: str = "leading"):
         super().__init__(cfg)
@@ -164,13 +168,22 @@ class DDIMScheduler(Scheduler):
         self.timesteps = (ts.round() if self.timestep_spacing == "linspace" else ts).astype(np.int64)
 
     def step(self, model_output: np.ndarray, t, sample: np.ndarray, *, generator=None, noise=None) -> np.ndarray:
-        """`x_{t-1}` from `x_t` and the predicted noise. Deterministic: `generator` and `noise` are unused."""
+        """`x_{t-1}` from `x_t` and the UNet's output (the noise, or with `v_prediction` the velocity
+        `sqrt(a_t) eps - sqrt(1 - a_t) x0`). Deterministic: `generator` and `noise` are unused."""
         self._require_timesteps()
         t = int(t)
-        eps, sample = _f32(model_output), _f32(sample)
+        output, sample = _f32(model_output), _f32(sample)
         prev_t = t - self.config.num_train_timesteps // self.num_inference_steps
         a_prev = self._alpha_prev(prev_t)
-        x0 = self._predict_original(eps, t, sample)
+        if self.config.prediction_type == "v_prediction":  # diffusers' order of operations
+            a_t = self.alphas_cumprod[t]
+            x0 = np.sqrt(a_t) * sample - np.sqrt(_F32(1.0) - a_t) * output
+            eps = np.sqrt(a_t) * output + np.sqrt(_F32(1.0) - a_t) * sample
+            if self.config.clip_sample:
+                x0 = np.clip(x0, -1.0, 1.0)
+        else:
+            eps = output
+            x0 = self._predict_original(eps, t, sample)
         return np.sqrt(a_prev) * x0 + np.sqrt(_F32(1.0) - a_prev) * eps
 
 

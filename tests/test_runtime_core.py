@@ -134,6 +134,34 @@ def test_ddim_clip_sample_matches_diffusers():
     assert step_error(ours.step(eps, t.item(), x), expected) <= STEP_TOL
 
 
+@pytest.mark.parametrize("clip", [False, True])
+def test_ddim_v_prediction_matches_diffusers(clip):
+    """A v-prediction UNet (velocity sqrt(a) eps - sqrt(1 - a) x0): every step of 10 against diffusers."""
+    cfg = SchedulerConfig(prediction_type="v_prediction", clip_sample=clip)
+    ref, ours = diffusers.DDIMScheduler(**cfg.to_diffusers()), make_scheduler("ddim", cfg)
+    assert ref.config.prediction_type == "v_prediction"
+    ref.set_timesteps(10)
+    ours.set_timesteps(10)
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal(SHAPE).astype(np.float32)
+    x = rng.standard_normal(SHAPE).astype(np.float32)
+    table = ref.alphas_cumprod.numpy()
+    for t in ref.timesteps:
+        a = float(table[int(t)])
+        eps = (x - np.sqrt(a) * x0) / np.sqrt(1.0 - a)
+        v = (np.sqrt(a) * eps - np.sqrt(1.0 - a) * x0 + 0.1 * rng.standard_normal(SHAPE)).astype(np.float32)
+        expected = ref.step(torch.from_numpy(v), t, torch.from_numpy(x)).prev_sample.numpy()
+        assert step_error(ours.step(v, t.item(), x), expected) <= STEP_TOL
+        x = expected
+    eps_ddim = make_scheduler("ddim")
+    eps_ddim.set_timesteps(10)
+    t = int(ref.timesteps[0])
+    assert not np.allclose(eps_ddim.step(v, t, x), ours.step(v, t, x))  # the output is read as a velocity
+    for name in ("euler", "lcm"):
+        with pytest.raises(ValueError, match="supports prediction_type 'epsilon', got 'v_prediction'"):
+            make_scheduler(name, cfg)
+
+
 def test_lcm_noise_from_generator_is_seeded():
     outs = []
     for seed in (0, 0, 1):
@@ -159,8 +187,8 @@ def test_scheduler_errors_name_what_was_expected():
     euler.set_timesteps(4)
     with pytest.raises(ValueError, match="timestep 500.0 is not in the schedule"):
         euler.scale_model_input(np.zeros(3, np.float32), 500)
-    with pytest.raises(ValueError, match="prediction_type 'epsilon'"):
-        make_scheduler("ddim", SchedulerConfig(prediction_type="v_prediction"))
+    with pytest.raises(ValueError, match="supports prediction_type 'epsilon' or 'v_prediction', got 'sample'"):
+        make_scheduler("ddim", SchedulerConfig(prediction_type="sample"))
 
 
 # --- FSP ---------------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ public abstract class Scheduler {
     protected int stepIndex = -1;
 
     protected Scheduler(SchedulerConfig cfg) {
-        if (!"epsilon".equals(cfg.predictionType)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + " supports prediction_type 'epsilon', got '"
-                    + cfg.predictionType + "'");
+        if (!supportsPredictionType(cfg.predictionType)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " supports prediction_type "
+                    + supportedPredictionTypes() + ", got '" + cfg.predictionType + "'");
         }
         this.config = cfg;
         this.alphasCumprod = alphasCumprod(cfg);
@@ -43,6 +43,16 @@ public abstract class Scheduler {
     }
 
     public abstract String name();
+
+    /** Whether the UNet output may be {@code type}: {@code epsilon} here; DDIM also reads {@code v_prediction}. */
+    protected boolean supportsPredictionType(String type) {
+        return "epsilon".equals(type);
+    }
+
+    /** The types {@link #supportsPredictionType} accepts, for the error message. */
+    protected String supportedPredictionTypes() {
+        return "'epsilon'";
+    }
 
     /** Choose {@code n} timesteps of the training schedule (descending). */
     public abstract void setTimesteps(int n);

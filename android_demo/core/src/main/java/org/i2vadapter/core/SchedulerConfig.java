@@ -44,6 +44,12 @@ public final class SchedulerConfig {
                 m.containsKey("prediction_type") ? Json.string(m.get("prediction_type"), "scheduler.prediction_type") : d.predictionType);
     }
 
+    /** A copy with another prediction type ({@code epsilon} or {@code v_prediction}). */
+    public SchedulerConfig withPredictionType(String type) {
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, stepsOffset, clipSample,
+                setAlphaToOne, type);
+    }
+
     /** A copy with another beta schedule ({@code linear} or {@code scaled_linear}). */
     public SchedulerConfig withBetaSchedule(String schedule) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, schedule, stepsOffset, clipSample,

@@ -21,6 +21,9 @@ class SchedulerTest {
         String name = Json.string(c.get("scheduler"), "scheduler");
         Map<String, Object> options = Golden.obj(c.get("options"));
         SchedulerConfig cfg = SchedulerConfig.defaults();
+        if (c.containsKey("prediction_type")) {
+            cfg = cfg.withPredictionType(Json.string(c.get("prediction_type"), "prediction_type"));
+        }
         if (!options.containsKey("timestep_spacing")) {
             return Scheduler.create(name, cfg);
         }
@@ -46,7 +49,8 @@ class SchedulerTest {
     @Test
     void everySchedulerMatchesRuntimePy() {
         List<Object> cases = Golden.list(golden.get("cases"));
-        assertEquals(9, cases.size());
+        assertEquals(10, cases.size());
+        assertEquals("v_prediction", Golden.obj(cases.get(9)).get("prediction_type"));
         for (Object o : cases) {
             Map<String, Object> c = Golden.obj(o);
             Scheduler s = make(c);
@@ -100,6 +104,12 @@ class SchedulerTest {
                 assertThrows(IllegalArgumentException.class, () -> lcm.step(new float[2], 999, new float[2], null)).getMessage());
         assertEquals("unknown scheduler 'pndm': expected one of ddim, euler, lcm",
                 assertThrows(IllegalArgumentException.class, () -> Scheduler.create("pndm", SchedulerConfig.defaults())).getMessage());
+        SchedulerConfig v = SchedulerConfig.defaults().withPredictionType("v_prediction");
+        assertEquals("EulerScheduler supports prediction_type 'epsilon', got 'v_prediction'",
+                assertThrows(IllegalArgumentException.class, () -> Scheduler.create("euler", v)).getMessage());
+        assertEquals("DdimScheduler supports prediction_type 'epsilon' or 'v_prediction', got 'sample'",
+                assertThrows(IllegalArgumentException.class,
+                        () -> Scheduler.create("ddim", SchedulerConfig.defaults().withPredictionType("sample"))).getMessage());
         Scheduler euler = Scheduler.create("euler", SchedulerConfig.defaults());
         euler.setTimesteps(4);
         assertThrows(IllegalArgumentException.class, () -> euler.scaleModelInput(new float[1], 500.0));
