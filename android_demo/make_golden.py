@@ -171,7 +171,8 @@ def scheduler_vectors() -> dict:
         scheduler_case("euler", 8, rng, timestep_spacing="leading"),
         scheduler_case("lcm", 4, rng),
         scheduler_case("lcm", 7, rng),
-        scheduler_case("ddim", 10, rng, prediction_type="v_prediction"),  # last: the cases before keep their draws
+        # last: the cases before keep their draws
+        *(scheduler_case(name, steps, rng, prediction_type="v_prediction") for name, steps in (("ddim", 10), ("euler", 10), ("lcm", 4))),
     ]
     scaled_ac = make_scheduler("ddim", SchedulerConfig(beta_schedule="scaled_linear")).alphas_cumprod
     return {

@@ -6,8 +6,7 @@ interface the pipeline needs: `set_timesteps(n)`, `timesteps`, `init_noise_sigma
 `add_noise(x, noise, t)`. Defaults are those of `X.from_config(ddim_config)` in diffusers:
 
 - `DDIMScheduler` (`diffusers.DDIMScheduler`): eta 0 (deterministic), "leading" spacing plus
-  `steps_offset`, as the official I2V-Adapter inference; epsilon or v-prediction UNets (the others
-  epsilon only, and they refuse a v-prediction config by name).
+  `steps_offset`, as the official I2V-Adapter inference.
 - `EulerScheduler` (`diffusers.EulerDiscreteScheduler`): sigma space, "linspace" spacing, linear
   sigma interpolation, no churn; the model input is scaled by `1 / sqrt(sigma^2 + 1)`.
 - `LCMScheduler` (`diffusers.LCMScheduler`): consistency-model boundary scalings, skipping steps of
@@ -20,6 +19,9 @@ inputs the results agree with diffusers to the last bit or within an ulp or so; 
 `sqrt` is not always correctly rounded, so a coefficient can differ by one ulp (tested: every step
 <= 1e-6). Exact agreement matters for Euler, whose samples reach about 100 at the first step, where
 float32's own spacing is 7.6e-6.
+
+Every scheduler reads the UNet output as the config's `prediction_type`: the noise (`epsilon`) or
+the velocity `sqrt(a_t) eps - sqrt(1 - a_t) x0` (`v_prediction`), in diffusers' formulas.
 
 Letters: shapes are free; the pipeline passes `(B, C, F-1, h, w)` latents (frame 0 is not stepped).
 """
@@ -90,7 +92,7 @@ class Scheduler:
     """What the pipeline uses; variance-preserving defaults (`add_noise`, no input scaling)."""
 
     name = ""
-    prediction_types: tuple[str, ...] = ("epsilon",)  # what the UNet's output may be
+    prediction_types: tuple[str, ...] = ("epsilon", "v_prediction")  # what the UNet's output may be
 
     def __init__(self, cfg: SchedulerConfig | None = None):
         cfg = cfg or SchedulerConfig()
@@ -141,11 +143,26 @@ class Scheduler:
         a_t = self.alphas_cumprod[int(np.asarray(t).reshape(-1)[0])]
         return np.sqrt(a_t) * _f32(x) + np.sqrt(_F32(1.0) - a_t) * _f32(noise)
 
-    def _predict_original(self, eps: np.ndarray, t: int, sample: np.ndarray) -> np.ndarray:
-        """`x0 = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t)`, clipped to [-1, 1] if the config says so."""
+    @property
+    def _velocity(self) -> bool:
+        return self.config.prediction_type == "v_prediction"
+
+    def _predict_original(self, output: np.ndarray, t: int, sample: np.ndarray) -> np.ndarray:
+        """`x0 = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t)`, or `sqrt(a_t) x_t - sqrt(1 - a_t) v`, clipped
+        to [-1, 1] if the config says so."""
         a_t = self.alphas_cumprod[t]
-        x0 = (sample - np.sqrt(_F32(1.0) - a_t) * eps) / np.sqrt(a_t)
+        if self._velocity:
+            x0 = np.sqrt(a_t) * sample - np.sqrt(_F32(1.0) - a_t) * output
+        else:
+            x0 = (sample - np.sqrt(_F32(1.0) - a_t) * output) / np.sqrt(a_t)
         return np.clip(x0, -1.0, 1.0) if self.config.clip_sample else x0
+
+    def _predict_noise(self, output: np.ndarray, t: int, sample: np.ndarray) -> np.ndarray:
+        """The noise: the output itself, or `sqrt(a_t) v + sqrt(1 - a_t) x_t`."""
+        if not self._velocity:
+            return output
+        a_t = self.alphas_cumprod[t]
+        return np.sqrt(a_t) * output + np.sqrt(_F32(1.0) - a_t) * sample
 
     def _alpha_prev(self, prev_t: int) -> np.float32:
         return self.alphas_cumprod[prev_t] if prev_t >= 0 else self.final_alpha_cumprod
@@ -155,7 +172,6 @@ class DDIMScheduler(Scheduler):
     """Deterministic DDIM (eta 0) over `timestep_spacing` timesteps (default "leading")."""
 
     name = "ddim"
-    prediction_types = ("epsilon", "v_prediction")
 
     def __init__(self, cfg: SchedulerConfig | None = None, *, timestep_spacing: str = "leading"):
         super().__init__(cfg)
@@ -175,15 +191,7 @@ class DDIMScheduler(Scheduler):
         output, sample = _f32(model_output), _f32(sample)
         prev_t = t - self.config.num_train_timesteps // self.num_inference_steps
         a_prev = self._alpha_prev(prev_t)
-        if self.config.prediction_type == "v_prediction":  # diffusers' order of operations
-            a_t = self.alphas_cumprod[t]
-            x0 = np.sqrt(a_t) * sample - np.sqrt(_F32(1.0) - a_t) * output
-            eps = np.sqrt(a_t) * output + np.sqrt(_F32(1.0) - a_t) * sample
-            if self.config.clip_sample:
-                x0 = np.clip(x0, -1.0, 1.0)
-        else:
-            eps = output
-            x0 = self._predict_original(eps, t, sample)
+        x0, eps = self._predict_original(output, t, sample), self._predict_noise(output, t, sample)
         return np.sqrt(a_prev) * x0 + np.sqrt(_F32(1.0) - a_prev) * eps
 
 
@@ -229,8 +237,11 @@ class EulerScheduler(Scheduler):
         `generator` and `noise` are unused."""
         sigma = self._sigma(t)
         i = self._step_index
-        eps, sample = _f32(model_output), _f32(sample)
-        x0 = sample - sigma * eps
+        output, sample = _f32(model_output), _f32(sample)
+        if self._velocity:  # the UNet saw sample / sqrt(sigma^2 + 1), the variance-preserving sample
+            x0 = output * (-sigma / (sigma**2 + _F32(1.0)) ** _F32(0.5)) + sample / (sigma**2 + _F32(1.0))
+        else:
+            x0 = sample - sigma * output
         derivative = (sample - x0) / sigma
         prev = sample + derivative * (self.sigmas[i + 1] - sigma)
         self._step_index = i + 1

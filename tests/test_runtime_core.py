@@ -48,9 +48,16 @@ def fake_noise_pred(model_in: np.ndarray, t, x0: np.ndarray, table: np.ndarray, 
     return eps.astype(np.float32)
 
 
-def run_both(name: str, steps: int, skip: int = 0) -> dict[str, float]:
+def as_velocity(eps: np.ndarray, model_in: np.ndarray, t, table: np.ndarray) -> np.ndarray:
+    """The v-prediction UNet's output for the same guess: `sqrt(a) eps - sqrt(1 - a) x0`, x0 implied by `eps`."""
+    a = float(table[int(round(float(t)))])
+    x0 = (model_in - np.sqrt(1.0 - a) * eps) / np.sqrt(a)
+    return (np.sqrt(a) * eps - np.sqrt(1.0 - a) * x0).astype(np.float32)
+
+
+def run_both(name: str, steps: int, skip: int = 0, cfg: SchedulerConfig = SchedulerConfig()) -> dict[str, float]:
     """Step diffusers and ours on the same inputs each step; worst scale-relative differences."""
-    ref, ours = diffusers_scheduler(name), make_scheduler(name)
+    ref, ours = diffusers_scheduler(name, cfg), make_scheduler(name, cfg)
     ref.set_timesteps(steps)
     ours.set_timesteps(steps)
     np.testing.assert_array_equal(ours.timesteps, ref.timesteps.numpy())
@@ -70,6 +77,8 @@ def run_both(name: str, steps: int, skip: int = 0) -> dict[str, float]:
         scaled = ours.scale_model_input(x, t.item())
         worst["scale_model_input"] = max(worst["scale_model_input"], step_error(scaled, ref_in))
         eps = fake_noise_pred(ref_in, t, x0, table, rng)
+        if cfg.prediction_type == "v_prediction":
+            eps = as_velocity(eps, ref_in, t, table)
         extra = {}
         if name == "lcm":
             expected = ref.step(torch.from_numpy(eps), t, torch.from_numpy(x), generator=gen).prev_sample.numpy()
@@ -134,32 +143,25 @@ def test_ddim_clip_sample_matches_diffusers():
     assert step_error(ours.step(eps, t.item(), x), expected) <= STEP_TOL
 
 
-@pytest.mark.parametrize("clip", [False, True])
-def test_ddim_v_prediction_matches_diffusers(clip):
-    """A v-prediction UNet (velocity sqrt(a) eps - sqrt(1 - a) x0): every step of 10 against diffusers."""
-    cfg = SchedulerConfig(prediction_type="v_prediction", clip_sample=clip)
-    ref, ours = diffusers.DDIMScheduler(**cfg.to_diffusers()), make_scheduler("ddim", cfg)
-    assert ref.config.prediction_type == "v_prediction"
-    ref.set_timesteps(10)
-    ours.set_timesteps(10)
-    rng = np.random.default_rng(3)
-    x0 = rng.standard_normal(SHAPE).astype(np.float32)
-    x = rng.standard_normal(SHAPE).astype(np.float32)
-    table = ref.alphas_cumprod.numpy()
-    for t in ref.timesteps:
-        a = float(table[int(t)])
-        eps = (x - np.sqrt(a) * x0) / np.sqrt(1.0 - a)
-        v = (np.sqrt(a) * eps - np.sqrt(1.0 - a) * x0 + 0.1 * rng.standard_normal(SHAPE)).astype(np.float32)
-        expected = ref.step(torch.from_numpy(v), t, torch.from_numpy(x)).prev_sample.numpy()
-        assert step_error(ours.step(v, t.item(), x), expected) <= STEP_TOL
-        x = expected
+@pytest.mark.parametrize("name,steps", [("ddim", 10), ("euler", 10), ("lcm", 4)])
+def test_v_prediction_steps_match_diffusers(name, steps):
+    """A v-prediction UNet (velocity sqrt(a) eps - sqrt(1 - a) x0): every step against diffusers'."""
+    v = SchedulerConfig(prediction_type="v_prediction")
+    assert diffusers_scheduler(name, v).config.prediction_type == "v_prediction"
+    worst = run_both(name, steps, cfg=v)
+    assert worst["step"] <= STEP_TOL and worst["scale_model_input"] <= STEP_TOL, worst
+    ddim_clip = SchedulerConfig(prediction_type="v_prediction", clip_sample=True)
+    ref, ours = diffusers.DDIMScheduler(**ddim_clip.to_diffusers()), make_scheduler("ddim", ddim_clip)
+    ref.set_timesteps(5)
+    ours.set_timesteps(5)
+    rng = np.random.default_rng(0)
+    x, out = (rng.standard_normal(SHAPE).astype(np.float32) * 3 for _ in range(2))
+    t = ref.timesteps[1]
+    expected = ref.step(torch.from_numpy(out), t, torch.from_numpy(x)).prev_sample.numpy()
+    assert step_error(ours.step(out, t.item(), x), expected) <= STEP_TOL
     eps_ddim = make_scheduler("ddim")
-    eps_ddim.set_timesteps(10)
-    t = int(ref.timesteps[0])
-    assert not np.allclose(eps_ddim.step(v, t, x), ours.step(v, t, x))  # the output is read as a velocity
-    for name in ("euler", "lcm"):
-        with pytest.raises(ValueError, match="supports prediction_type 'epsilon', got 'v_prediction'"):
-            make_scheduler(name, cfg)
+    eps_ddim.set_timesteps(5)
+    assert not np.allclose(eps_ddim.step(out, t.item(), x), ours.step(out, t.item(), x))  # read as a velocity
 
 
 def test_lcm_noise_from_generator_is_seeded():
@@ -187,8 +189,9 @@ def test_scheduler_errors_name_what_was_expected():
     euler.set_timesteps(4)
     with pytest.raises(ValueError, match="timestep 500.0 is not in the schedule"):
         euler.scale_model_input(np.zeros(3, np.float32), 500)
-    with pytest.raises(ValueError, match="supports prediction_type 'epsilon' or 'v_prediction', got 'sample'"):
-        make_scheduler("ddim", SchedulerConfig(prediction_type="sample"))
+    for name in ("ddim", "euler", "lcm"):
+        with pytest.raises(ValueError, match="supports prediction_type 'epsilon' or 'v_prediction', got 'sample'"):
+            make_scheduler(name, SchedulerConfig(prediction_type="sample"))
 
 
 # --- FSP ---------------------------------------------------------------------------------------

@@ -80,9 +80,12 @@ public final class EulerScheduler extends Scheduler {
         float sigma = sigma(t);
         int i = stepIndex;
         float dt = sigmas[i + 1] - sigma;
+        boolean v = velocity(); // the UNet saw sample / sqrt(sigma^2 + 1), the variance-preserving sample
+        float s2p1 = sigma * sigma + 1f;
+        float vOut = -sigma / sqrt(s2p1);
         float[] out = new float[sample.length];
         for (int k = 0; k < out.length; k++) {
-            float x0 = sample[k] - sigma * modelOutput[k];
+            float x0 = v ? modelOutput[k] * vOut + sample[k] / s2p1 : sample[k] - sigma * modelOutput[k];
             float derivative = (sample[k] - x0) / sigma;
             out[k] = sample[k] + derivative * dt;
         }

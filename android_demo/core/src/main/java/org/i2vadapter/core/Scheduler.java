@@ -8,6 +8,9 @@ package org.i2vadapter.core;
  * <p>Arithmetic is float32 in Python's order of operations, float64 where Python uses float64 (the
  * cumulative product of alphas, Euler's sigma interpolation), so results match to the last bit or an
  * ulp. Timesteps are doubles: whole numbers for DDIM and LCM, float32 values for Euler.
+ *
+ * <p>The UNet output is read as the config's {@code prediction_type}: the noise ({@code epsilon}) or the
+ * velocity {@code sqrt(a_t) eps - sqrt(1 - a_t) x0} ({@code v_prediction}), in diffusers' formulas.
  */
 public abstract class Scheduler {
     public final SchedulerConfig config;
@@ -19,9 +22,9 @@ public abstract class Scheduler {
     protected int stepIndex = -1;
 
     protected Scheduler(SchedulerConfig cfg) {
-        if (!supportsPredictionType(cfg.predictionType)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + " supports prediction_type "
-                    + supportedPredictionTypes() + ", got '" + cfg.predictionType + "'");
+        if (!"epsilon".equals(cfg.predictionType) && !"v_prediction".equals(cfg.predictionType)) {
+            throw new IllegalArgumentException(getClass().getSimpleName()
+                    + " supports prediction_type 'epsilon' or 'v_prediction', got '" + cfg.predictionType + "'");
         }
         this.config = cfg;
         this.alphasCumprod = alphasCumprod(cfg);
@@ -43,16 +46,6 @@ public abstract class Scheduler {
     }
 
     public abstract String name();
-
-    /** Whether the UNet output may be {@code type}: {@code epsilon} here; DDIM also reads {@code v_prediction}. */
-    protected boolean supportsPredictionType(String type) {
-        return "epsilon".equals(type);
-    }
-
-    /** The types {@link #supportsPredictionType} accepts, for the error message. */
-    protected String supportedPredictionTypes() {
-        return "'epsilon'";
-    }
 
     /** Choose {@code n} timesteps of the training schedule (descending). */
     public abstract void setTimesteps(int n);
@@ -200,17 +193,37 @@ public abstract class Scheduler {
         return stepIndex;
     }
 
-    /** {@code x0 = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t)}, clipped to [-1, 1] if the config says so. */
-    protected float[] predictOriginal(float[] eps, int t, float[] sample) {
-        sameLength(sample, eps, "model output");
+    protected boolean velocity() {
+        return "v_prediction".equals(config.predictionType);
+    }
+
+    /** {@code x0 = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t)}, or {@code sqrt(a_t) x_t - sqrt(1 - a_t) v},
+     * clipped to [-1, 1] if the config says so. */
+    protected float[] predictOriginal(float[] output, int t, float[] sample) {
+        sameLength(sample, output, "model output");
         float a = alphasCumprod[t];
         float sb = sqrt(1f - a), sa = sqrt(a);
+        boolean v = velocity();
         float[] x0 = new float[sample.length];
         for (int i = 0; i < x0.length; i++) {
-            float v = (sample[i] - sb * eps[i]) / sa;
-            x0[i] = config.clipSample ? Math.max(-1f, Math.min(1f, v)) : v;
+            float x = v ? sa * sample[i] - sb * output[i] : (sample[i] - sb * output[i]) / sa;
+            x0[i] = config.clipSample ? Math.max(-1f, Math.min(1f, x)) : x;
         }
         return x0;
+    }
+
+    /** The noise: the output itself, or {@code sqrt(a_t) v + sqrt(1 - a_t) x_t}. */
+    protected float[] predictNoise(float[] output, int t, float[] sample) {
+        if (!velocity()) {
+            return output;
+        }
+        float a = alphasCumprod[t];
+        float sa = sqrt(a), sb = sqrt(1f - a);
+        float[] eps = new float[sample.length];
+        for (int i = 0; i < eps.length; i++) {
+            eps[i] = sa * output[i] + sb * sample[i];
+        }
+        return eps;
     }
 
     protected float alphaPrev(int prevT) {
