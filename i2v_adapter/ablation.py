@@ -123,11 +123,12 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
 
     The noise of clip `i` is drawn from seed `i`, so two pipelines (with and without the adapter)
     are scored on identical inputs. `first_frame_clean=False`: the T2V objective instead, every
-    frame noised and scored.
+    frame noised and scored. A v-prediction UNet is scored on the noise its output implies, so
+    either kind of model gets the same measure.
     """
     import torch
 
-    from .train_objectives import epsilon_loss, noisy_input
+    from .train_objectives import epsilon_loss, noisy_input, predicted_noise
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     errors: dict[int, list[float]] = {int(t): [] for t in timesteps}
@@ -138,7 +139,7 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
             for t in errors:
                 step = torch.tensor([t])
                 sample = noisy_input(scheduler, latents, noise, step, first_frame_clean=first_frame_clean)
-                pred = stages["unet"](sample, step.float(), states)
+                pred = predicted_noise(scheduler, sample, stages["unet"](sample, step.float(), states), step)
                 errors[t].append(float(epsilon_loss(pred, noise, first=1 if first_frame_clean else 0)))
     return {t: round(float(np.mean(v)), 6) for t, v in errors.items()}
 

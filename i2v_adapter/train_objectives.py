@@ -155,6 +155,14 @@ def predicted_clean(scheduler, sample: torch.Tensor, output: torch.Tensor, times
     return (sample - (1.0 - a).sqrt() * output) / a.sqrt()
 
 
+def predicted_noise(scheduler, sample: torch.Tensor, output: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """The noise a UNet `output` at `sample` implies: the output itself, or `sqrt(a) v + sqrt(1 - a) x_t`."""
+    if scheduler.config.prediction_type != "v_prediction":
+        return output
+    a = _alpha_bar(scheduler, timesteps, sample)
+    return a.sqrt() * output + (1.0 - a).sqrt() * sample
+
+
 def leak_free(
     scheduler, sample: torch.Tensor, latents: torch.Tensor, target: torch.Tensor, noise: torch.Tensor,
     timesteps: torch.Tensor, threshold: int, *, first: int | torch.Tensor = 1,

@@ -329,7 +329,7 @@ def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
 def test_v_prediction_target_and_its_clean_latent():
     import dataclasses
 
-    from i2v_adapter.train_objectives import leak_free, predicted_clean, prediction_target
+    from i2v_adapter.train_objectives import leak_free, predicted_clean, predicted_noise, prediction_target
 
     tcfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction")
     cfg = tcfg.preset_config()
@@ -342,11 +342,13 @@ def test_v_prediction_target_and_its_clean_latent():
     v = prediction_target(scheduler, latents, noise, t)
     assert torch.allclose(v, scheduler.get_velocity(latents, noise, t), atol=1e-6)  # diffusers' own definition
     assert torch.allclose(predicted_clean(scheduler, sample, v, t), latents, atol=1e-4)
+    assert torch.allclose(predicted_noise(scheduler, sample, v, t), noise, atol=1e-5)  # the noise it implies
     leak, target = leak_free(scheduler, sample, latents, v, noise, t, 850, first=0)
     assert torch.equal(leak[1], noise[1]) and torch.equal(target[0], v[0])
     assert torch.allclose(predicted_clean(scheduler, leak, target, t)[1], latents[1], atol=1e-4)
     eps_scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
     assert torch.equal(prediction_target(eps_scheduler, latents, noise, t), noise)
+    assert predicted_noise(eps_scheduler, sample, noise, t) is noise
     assert torch.allclose(predicted_clean(eps_scheduler, sample, noise, t), latents, atol=1e-4)
     with pytest.raises(ValueError, match="prediction_type"):
         TrainConfig(prediction_type="sample").verify()
