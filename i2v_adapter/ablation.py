@@ -262,7 +262,8 @@ def markdown_table(summary: dict[str, dict], count: int) -> str:
         "|---|---|---|---|---|---|",
     ]
     for name, s in summary.items():
-        direction = "n/a" if s["direction_accuracy"] is None else f"{s['direction_accuracy']:.2f} of {s['direction_judged']}"
+        judged = s["direction_judged"]  # the accuracy is a fraction of the judged (translating) videos
+        direction = "n/a" if s["direction_accuracy"] is None else f"{round(s['direction_accuracy'] * judged)} of {judged}"
         lines.append(
             f"| {name} | {s['flow_score']:.3f} | {s['warping_error']:.5f} | {s['first_frame_ssim']:.3f} | "
             f"{s['first_frame_psnr_db']:.2f} | {direction} |"

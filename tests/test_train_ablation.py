@@ -39,7 +39,9 @@ def test_held_out_set_and_table():
     s = summarise(rows)
     assert s["flow_score"] == 2.0 and s["direction_accuracy"] == 1.0 and s["direction_judged"] == 1
     table = markdown_table({"adapter": s}, 2)
-    assert "| adapter | 2.000 | 0.02000 | 0.600 | 21.00 | 1.00 of 1 |" in table
+    assert "| adapter | 2.000 | 0.02000 | 0.600 | 21.00 | 1 of 1 |" in table
+    half = summarise(rows + [dict(rows[0], direction_ok=False)])
+    assert half["direction_judged"] == 2 and "| 1 of 2 |" in markdown_table({"adapter": half}, 3)  # a count, not a fraction
 
 
 def test_weights_load_only_onto_their_architecture(tmp_path, monkeypatch):
