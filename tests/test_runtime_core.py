@@ -131,16 +131,17 @@ def test_add_noise_matches_diffusers(name):
         assert step_error(ours.add_noise(x, noise, t.item()), expected) <= STEP_TOL
 
 
-def test_ddim_clip_sample_matches_diffusers():
-    cfg = SchedulerConfig(clip_sample=True)
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_ddim_clip_sample_matches_diffusers(prediction_type):
+    cfg = SchedulerConfig(clip_sample=True, prediction_type=prediction_type)
     ref, ours = diffusers.DDIMScheduler(**cfg.to_diffusers()), make_scheduler("ddim", cfg)
     ref.set_timesteps(5)
     ours.set_timesteps(5)
     rng = np.random.default_rng(0)
-    x, eps = (rng.standard_normal(SHAPE).astype(np.float32) * 3 for _ in range(2))
+    x, out = (rng.standard_normal(SHAPE).astype(np.float32) * 3 for _ in range(2))
     t = ref.timesteps[1]
-    expected = ref.step(torch.from_numpy(eps), t, torch.from_numpy(x)).prev_sample.numpy()
-    assert step_error(ours.step(eps, t.item(), x), expected) <= STEP_TOL
+    expected = ref.step(torch.from_numpy(out), t, torch.from_numpy(x)).prev_sample.numpy()
+    assert step_error(ours.step(out, t.item(), x), expected) <= STEP_TOL
 
 
 @pytest.mark.parametrize("name,steps", [("ddim", 10), ("euler", 10), ("lcm", 4)])
@@ -150,18 +151,13 @@ def test_v_prediction_steps_match_diffusers(name, steps):
     assert diffusers_scheduler(name, v).config.prediction_type == "v_prediction"
     worst = run_both(name, steps, cfg=v)
     assert worst["step"] <= STEP_TOL and worst["scale_model_input"] <= STEP_TOL, worst
-    ddim_clip = SchedulerConfig(prediction_type="v_prediction", clip_sample=True)
-    ref, ours = diffusers.DDIMScheduler(**ddim_clip.to_diffusers()), make_scheduler("ddim", ddim_clip)
-    ref.set_timesteps(5)
-    ours.set_timesteps(5)
-    rng = np.random.default_rng(0)
-    x, out = (rng.standard_normal(SHAPE).astype(np.float32) * 3 for _ in range(2))
-    t = ref.timesteps[1]
-    expected = ref.step(torch.from_numpy(out), t, torch.from_numpy(x)).prev_sample.numpy()
-    assert step_error(ours.step(out, t.item(), x), expected) <= STEP_TOL
-    eps_ddim = make_scheduler("ddim")
-    eps_ddim.set_timesteps(5)
-    assert not np.allclose(eps_ddim.step(out, t.item(), x), ours.step(out, t.item(), x))  # read as a velocity
+    eps, vel = make_scheduler(name), make_scheduler(name, v)
+    eps.set_timesteps(steps)
+    vel.set_timesteps(steps)
+    rng = np.random.default_rng(1)
+    x, out = (rng.standard_normal(SHAPE).astype(np.float32) for _ in range(2))
+    t, extra = eps.timesteps[0], ({"noise": x} if name == "lcm" else {})
+    assert not np.allclose(eps.step(out, t, x, **extra), vel.step(out, t, x, **extra))  # read as a velocity
 
 
 def test_lcm_noise_from_generator_is_seeded():
