@@ -95,8 +95,8 @@ class TrainConfig:
     # What the UNet predicts (None: the preset's, "epsilon" for SD1.5): "v_prediction" trains the
     # velocity sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0 (Salimans & Ho 2022), whose error at high
     # noise is the clean latent's: an epsilon model's predicted clean latent there is its epsilon
-    # error times sqrt(1 / SNR), 14x at t = 900. The PyTorch pipeline samples either; the numpy
-    # runtime and the app sample epsilon models only, and refuse others by name.
+    # error times sqrt(1 / SNR), 14x at t = 900. The PyTorch pipeline, the numpy runtime and the app
+    # sample either (DDIM, Euler, LCM), reading it from the manifest's scheduler config.
     prediction_type: str | None = None
     # Stage `t2v`: the probability that a clip's frame 0 stays clean (not noised, not in the loss), as
     # the I2V pipeline gives it; 0.0 is the plain T2V objective. A T2V model cannot gain from a motion
