@@ -63,6 +63,7 @@ from .shipped import load_trained
 from .stage_modules import TextEncoderStage, UNetStage, VaeEncoderStage
 from .train_config import TrainConfig, TrainStage
 from .train_objectives import (  # noqa: F401  (re-exported: the objective's pieces are tested through here)
+    TEXT_ENCODER_PREFIX,
     WEIGHTS_FILES,
     Draws,
     Models,
@@ -73,6 +74,7 @@ from .train_objectives import (  # noqa: F401  (re-exported: the objective's pie
     prepare_stage,
     stage_loss,
     training_loss,
+    weights_files,
 )
 
 logger = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def build_model(tcfg: TrainConfig) -> tuple[Components, dict[str, nn.Parameter]]
     else:
         # Training starts from the seeded random weights (or the files below), never the shipped ones.
         components = build_components(cfg, random_weights=True)
-    load_trained(components, vae=tcfg.init_vae, unet=tcfg.init_unet)
+    load_trained(components, vae=tcfg.init_vae, unet=tcfg.init_unet, text_encoder=tcfg.init_text_encoder)
     if tcfg.init_adapter and tcfg.init_unet:
         load_i2v_adapter(components.unet, tcfg.init_adapter)  # again: the new UNet got a fresh adapter
     return components, prepare_stage(components, tcfg)
@@ -225,6 +227,19 @@ def load_params(params: dict[str, nn.Parameter], path: Path) -> None:
             params[key].copy_(value.to(params[key]))
 
 
+def load_stage_params(params: dict[str, nn.Parameter], folder: Path, stage: TrainStage) -> None:
+    """Every weights file of a stage's checkpoint folder back onto its parameters."""
+    for name, part in weights_files(params, stage).items():
+        load_params(part, folder / name)
+
+
+def save_stage_weights(weights: dict[str, torch.Tensor], folder: Path, tcfg: TrainConfig, *, overwrite: bool = False) -> None:
+    """The stage's weights files into `folder` (the UNet's and, when it trains, the text encoder's)."""
+    for name, part in weights_files(weights, tcfg.stage).items():
+        meta = _weights_metadata(tcfg) if name == WEIGHTS_FILES[tcfg.stage] else {"format": "i2v-adapter-text-encoder"}
+        save_safetensors(part, folder / name, overwrite=overwrite, metadata=meta)
+
+
 def _write_json(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data, overwrite=True)
 
@@ -285,7 +300,7 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
     components, params = build_model(tcfg)
     state = TrainerState()
     if checkpoint is not None:
-        load_params(params, checkpoint / WEIGHTS_FILES[tcfg.stage])
+        load_stage_params(params, checkpoint, tcfg.stage)
         state = TrainerState.read(checkpoint / "trainer_state.json")
         _warn_config_changes(checkpoint / "train_config.json", tcfg)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
@@ -340,7 +355,7 @@ def save_checkpoint(run: Run, folder: Path) -> None:
     """One complete checkpoint folder, written atomically by the main process."""
     if run.accelerator.is_main_process:
         with atomic_output_dir(folder) as tmp:
-            save_safetensors(run.weights(), tmp / WEIGHTS_FILES[run.tcfg.stage], metadata=_weights_metadata(run.tcfg))
+            save_stage_weights(run.weights(), tmp, run.tcfg)
             save_optimizer_state(run.optimizer, list(run.trainable), tmp / "optimizer.safetensors", run.accelerator.scaler)
             _write_json(tmp / "trainer_state.json", run.state.to_json())
             _write_json(tmp / "train_config.json", (json.dumps(run.tcfg.to_dict(), indent=1) + "\n").encode())
@@ -355,6 +370,13 @@ def _out_of_time(acc: Accelerator, deadline: float | None) -> bool:
     return bool(acc.gather(late).max().item())
 
 
+def _average_unwrapped_gradients(run: Run) -> None:
+    """The text encoder trains outside the prepared (DDP) UNet: average its gradients over processes."""
+    for key, p in run.trainable.items():
+        if key.startswith(TEXT_ENCODER_PREFIX) and p.grad is not None:
+            p.grad.copy_(run.accelerator.reduce(p.grad, reduction="mean"))
+
+
 def train_micro_batch(run: Run, frames: torch.Tensor, captions: list[str], micro_batch: int) -> torch.Tensor:
     """Forward, backward and (at the end of an accumulation window) one optimizer step."""
     tcfg, acc = run.tcfg, run.accelerator
@@ -362,6 +384,8 @@ def train_micro_batch(run: Run, frames: torch.Tensor, captions: list[str], micro
     with acc.accumulate(run.models.trained):
         loss = stage_loss(run.models, frames, list(captions), tcfg, seed)
         acc.backward(loss)
+        if acc.sync_gradients and acc.num_processes > 1:
+            _average_unwrapped_gradients(run)
         if acc.sync_gradients and tcfg.max_grad_norm is not None:
             acc.clip_grad_norm_(list(run.trainable.values()), tcfg.max_grad_norm)
         run.optimizer.step()
@@ -408,8 +432,7 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
     state.seconds = round(state.seconds + time.perf_counter() - started, 3)
     if acc.is_main_process:
         state.measurements.update(finish_stage(run.components, tcfg, dataset, acc.device))
-        weights_file = out / WEIGHTS_FILES[tcfg.stage]
-        save_safetensors(run.weights(), weights_file, overwrite=True, metadata=_weights_metadata(tcfg))
+        save_stage_weights(run.weights(), out, tcfg, overwrite=True)
         _write_json(out / "trainer_state.json", state.to_json())
         _write_json(out / "train_config.json", (json.dumps(tcfg.to_dict(), indent=1) + "\n").encode())
     acc.wait_for_everyone()

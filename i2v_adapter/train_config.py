@@ -121,6 +121,15 @@ class TrainConfig:
     # `adapter`, the trained T2V UNet for `adapter`.
     init_vae: str | None = None
     init_unet: str | None = None
+    # The text encoder of a `t2v` run trained with `train_text_encoder` (None: the preset's).
+    init_text_encoder: str | None = None
+    # Stage `t2v`: train the text encoder with the UNet (saved as `text_encoder.safetensors` beside
+    # `unet.safetensors`). SD1.5 keeps its CLIP frozen because CLIP already knows words; the tiny
+    # twin's text encoder is a seeded random map, under which "left" and "right" captions differ by
+    # about 10 % of the states' norm, as much as two colours do, so the UNet has to learn to pick the
+    # direction word out of 77 positions. Trained, the encoder can make the words it needs stand out.
+    # The adapter stage keeps it frozen, as the paper does.
+    train_text_encoder: bool = False
     # Stage `vae`: weight of the mean per-element KL term, and the square crop size (0: whole frames)
     kl_weight: float = 1e-4
     vae_crop: int = 64
@@ -185,6 +194,11 @@ class TrainConfig:
                                  f"or null, got {self.synthetic_motions!r}")
         if not 0.0 <= self.first_frame_clean_prob <= 1.0:
             raise ValueError(f"training config: expected first_frame_clean_prob in [0, 1], got {self.first_frame_clean_prob!r}")
+        if not isinstance(self.train_text_encoder, bool):
+            raise ValueError(f"training config: expected train_text_encoder to be true or false, got {self.train_text_encoder!r}")
+        if self.train_text_encoder and self.stage is not TrainStage.T2V:
+            raise ValueError("training config: train_text_encoder trains the text encoder with the base T2V UNet (the adapter "
+                             f"stage keeps it frozen, as the paper does): expected stage 't2v', got {self.stage.value!r}")
         if self.first_frame_clean_prob and self.stage is not TrainStage.T2V:
             raise ValueError("training config: first_frame_clean_prob mixes first-frame clips into the T2V objective (the adapter "
                              f"stage always keeps frame 0 clean): expected stage 't2v', got {self.stage.value!r}")

@@ -243,6 +243,8 @@ def training_loss(
     noise, timesteps = draws.noise.to(device), draws.timesteps.to(device)
     with torch.no_grad():
         latents = encode_frames(models.vae_encoder, frames.to(device), models.dtype)
+    text_trains = any(p.requires_grad for p in models.components.text_encoder.parameters())
+    with torch.set_grad_enabled(text_trains and torch.is_grad_enabled()):
         states = encode_captions(models, list(captions), draws.drop)
     scheduler = models.components.scheduler
     if condition_on_first_frame or draws.clean_first is None:
@@ -325,6 +327,21 @@ def calibrate_latent_scale(vae: nn.Module, pixels: torch.Tensor) -> float:
 
 WEIGHTS_FILES = {TrainStage.VAE: "vae.safetensors", TrainStage.T2V: "unet.safetensors",
                  TrainStage.ADAPTER: "adapter.safetensors"}
+# A `t2v` run with `train_text_encoder`: its text encoder's parameters carry this prefix in the
+# stage's parameters and go to their own file.
+TEXT_ENCODER_PREFIX = "text_encoder."
+TEXT_ENCODER_FILE = "text_encoder.safetensors"
+
+
+def weights_files(params: dict, stage: TrainStage) -> dict[str, dict]:
+    """The stage's parameters (or tensors) split by the file that holds them: `{file name: {key: value}}`."""
+    files: dict[str, dict] = {WEIGHTS_FILES[stage]: {}}
+    for key, value in params.items():
+        if key.startswith(TEXT_ENCODER_PREFIX):
+            files.setdefault(TEXT_ENCODER_FILE, {})[key[len(TEXT_ENCODER_PREFIX):]] = value
+        else:
+            files[WEIGHTS_FILES[stage]][key] = value
+    return files
 
 
 def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Parameter]:
@@ -351,6 +368,10 @@ def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Par
         if is_installed(unet):
             remove_i2v_adapter(unet)
         module, params = unet, dict(unet.named_parameters())
+        if tcfg.train_text_encoder:
+            text = dict(components.text_encoder.named_parameters())
+            params.update({TEXT_ENCODER_PREFIX + k: p for k, p in text.items()})
+            components.text_encoder.train()
     else:
         if tcfg.init_unet and not tcfg.init_adapter:
             remove_i2v_adapter(unet)

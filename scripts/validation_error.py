@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/validation_error.py", description=__doc__.splitlines()[0])
     p.add_argument("--unet", type=Path, default=None, help="a T2V UNet file (default: the shipped one)")
     p.add_argument("--adapter", type=Path, default=None, help="an adapter file (default: shipped; with --unet: none)")
+    p.add_argument("--text-encoder", type=Path, default=None,
+                   help="a text encoder file (a t2v run's with train_text_encoder; default: the shipped one)")
     p.add_argument("--objective", choices=("t2v", "adapter"), default="t2v")
     p.add_argument("--measure", choices=("epsilon", "first-step"), default="epsilon")
     p.add_argument("--train-config", type=Path, default=None,
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cfg = get_preset("tiny")
     pipe = pipelines(None, cfg)["t2v" if args.objective == "t2v" else "adapter"]
+    if args.text_encoder is not None:
+        load_trained(pipe.components, text_encoder=args.text_encoder)
     if args.unet is not None:
         load_trained(pipe.components, unet=args.unet)  # a fresh adapter (W_O' = 0) when one is installed
     if args.adapter is not None:

@@ -435,3 +435,52 @@ def test_pytorch_pipeline_samples_a_v_prediction_unet():
     assert torch.isfinite(outputs["v"]).all()
     assert torch.equal(outputs["v"][:, :, 0], outputs["epsilon"][:, :, 0])  # frame 0 stays the clean latent
     assert not torch.allclose(outputs["v"][:, :, 1:], outputs["epsilon"][:, :, 1:])  # read as velocity, not noise
+
+
+def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_runs, tmp_path):
+    root, _ = stage_runs
+    vae = str(root / "vae" / "vae.safetensors")
+    tcfg = TrainConfig(stage=TrainStage.T2V, learning_rate=1e-3, train_text_encoder=True, init_vae=vae,
+                       **{**BASE, "batch_size": 2, "max_steps": 2, "prompt_dropout": 0.0})
+    run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
+    fresh = build_components(tcfg.preset_config(), random_weights=True)
+    load_trained(fresh, vae=vae)
+    changed = _changed(_all_tensors(fresh), _all_tensors(run.components))
+    assert any(k.startswith("text_encoder.") for k in changed) and any(k.startswith("unet.") for k in changed)
+    assert not any(k.startswith("vae.") for k in changed)
+    assert "text_encoder.embeddings.token_embedding.weight" in changed
+    for folder in (tmp_path / "a", tmp_path / "a" / "checkpoint-2"):
+        text = load_safetensors(folder / "text_encoder.safetensors")
+        unet = load_safetensors(folder / "unet.safetensors")
+        assert text.keys() == {n for n, _ in fresh.text_encoder.named_parameters()}
+        assert not any(k.startswith("text_encoder.") for k in unet)
+    trained = dict(run.components.text_encoder.named_parameters())
+    assert all(torch.equal(text[k], trained[k].detach()) for k in text)
+    # Resume: both files come back onto the parameters, and the run goes on as an uninterrupted one.
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
+    AcceleratorState._reset_state(True)
+    GradientState._reset_state()
+    straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
+    assert resumed.state.losses == pytest.approx(straight.state.losses, rel=1e-5)
+    a = load_safetensors(tmp_path / "a" / "text_encoder.safetensors")
+    b = load_safetensors(tmp_path / "b" / "text_encoder.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+    # A later stage starts from the trained text encoder, frozen.
+    adapter = TrainConfig(stage=TrainStage.ADAPTER, init_vae=vae, init_unet=str(tmp_path / "a" / "unet.safetensors"),
+                          init_text_encoder=str(tmp_path / "a" / "text_encoder.safetensors"), **BASE)
+    from i2v_adapter.train import build_model
+
+    components, params = build_model(adapter)
+    assert all(torch.equal(p.detach(), a[k]) for k, p in components.text_encoder.named_parameters())
+    assert not any(k.startswith("text_encoder.") for k in params)
+
+
+def test_train_text_encoder_is_a_t2v_option():
+    with pytest.raises(ValueError, match="expected stage 't2v', got 'adapter'"):
+        TrainConfig(stage=TrainStage.ADAPTER, train_text_encoder=True).verify()
+    with pytest.raises(ValueError, match="expected train_text_encoder to be true or false, got 1"):
+        TrainConfig(stage=TrainStage.T2V, train_text_encoder=1).verify()
