@@ -10,8 +10,9 @@ transformers layouts), stored as float16 and upcast to the module's dtype on loa
 - `vae.safetensors`: `AutoencoderKL` (stage `vae` of `i2v_adapter.train`);
 - `unet.safetensors`: `UNetMotionModel` without the I2V-Adapter, i.e. the base T2V model (stage `t2v`);
 - `adapter.safetensors`: the I2V-Adapter, official key layout (stage `adapter`);
-- `text_encoder.safetensors`: the tiny CLIP text encoder, frozen at its seeded random weights during
-  training; shipped so the text embedding the UNet learnt does not depend on an init routine.
+- `text_encoder.safetensors`: the tiny CLIP text encoder: the `t2v` stage's when it trained one
+  (`train_text_encoder`, given with `--text-encoder`), else its seeded random weights; shipped so the
+  text embedding the UNet learnt does not depend on an init routine.
 
 `load_trained` puts any subset onto built components. Keys and shapes are checked by name.
 The files are made from the three training stages' outputs by
@@ -184,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae", type=Path, required=True, help="stage vae output (vae.safetensors)")
     p.add_argument("--unet", type=Path, required=True, help="stage t2v output (unet.safetensors)")
     p.add_argument("--adapter", type=Path, required=True, help="stage adapter output (adapter.safetensors)")
+    p.add_argument("--text-encoder", type=Path, default=None,
+                   help="stage t2v output with train_text_encoder (text_encoder.safetensors; default: the seeded random one)")
     p.add_argument("--out", type=Path, required=True, help="weights folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     return p
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         components = build_components(TrainConfig.from_json(args.train_config).preset_config(), random_weights=True)
-        load_trained(components, vae=args.vae, unet=args.unet, adapter=args.adapter)
+        load_trained(components, vae=args.vae, unet=args.unet, adapter=args.adapter, text_encoder=args.text_encoder)
         write_weights_folder(components, args.out, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)

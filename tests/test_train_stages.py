@@ -484,3 +484,24 @@ def test_train_text_encoder_is_a_t2v_option():
         TrainConfig(stage=TrainStage.ADAPTER, train_text_encoder=True).verify()
     with pytest.raises(ValueError, match="expected train_text_encoder to be true or false, got 1"):
         TrainConfig(stage=TrainStage.T2V, train_text_encoder=1).verify()
+
+
+def test_weights_folder_writer_takes_a_trained_text_encoder(stage_runs, tmp_path):
+    from i2v_adapter import shipped
+
+    root, runs = stage_runs
+    tcfg = runs["adapter"][0]
+    (tmp_path / "train.json").write_text(json.dumps(tcfg.to_dict()))
+    components = build_components(tcfg.preset_config(), random_weights=True)
+    with torch.no_grad():
+        for p in components.text_encoder.parameters():
+            p.mul_(-0.5)  # any other text encoder
+    save_module_weights(components.text_encoder, tmp_path / "text.safetensors")
+    args = ["--train-config", str(tmp_path / "train.json"), "--vae", str(root / "vae" / "vae.safetensors"),
+            "--unet", str(root / "t2v" / "unet.safetensors"), "--adapter", str(root / "adapter" / "adapter.safetensors")]
+    assert shipped.main([*args, "--text-encoder", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "w")]) == 0
+    assert shipped.main([*args, "--out", str(tmp_path / "r")]) == 0
+    given, default = load_safetensors(tmp_path / "w" / "text_encoder.safetensors"), load_safetensors(tmp_path / "r" / "text_encoder.safetensors")
+    for name, p in components.text_encoder.named_parameters():
+        assert torch.allclose(given[name].float(), p.detach(), rtol=1e-3, atol=1e-6)
+    assert any(not torch.equal(given[k], default[k]) for k in given)
