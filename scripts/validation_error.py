@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the architecture and prediction type of --unet's run (default: the tiny preset)")
     p.add_argument("--seed", type=int, default=777)
     p.add_argument("--count", type=int, default=48, help="clips drawn; the translating ones are scored")
+    p.add_argument("--motions", nargs="+", choices=TRANSLATIONS, default=None,
+                   help="score only the clips of these translations (e.g. a run trained on one direction)")
     args = p.parse_args(argv)
     if args.train_config is not None:
         from i2v_adapter.train_config import TrainConfig
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         load_trained(pipe.components, adapter=args.adapter)
     items = held_out_clips(args.count, cfg, seed=args.seed)
+    if args.motions is not None:
+        items = [item for item in items if item[2] in args.motions]
+        if not items:
+            print(f"error: none of the first {args.count} clips moves {' or '.join(args.motions)}: "
+                  "expected a larger --count", file=sys.stderr)
+            return 2
     measure = denoising_error if args.measure == "epsilon" else first_step_error
     effect = caption_effect(pipe, items, measure, first_frame_clean=args.objective == "adapter")
     moving = [item for item in items if item[2] in TRANSLATIONS]
