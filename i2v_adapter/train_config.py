@@ -126,8 +126,9 @@ class TrainConfig:
     # Stage `t2v`: train the text encoder with the UNet (saved as `text_encoder.safetensors` beside
     # `unet.safetensors`). SD1.5 keeps its CLIP frozen because CLIP already knows words; the tiny
     # twin's text encoder is a seeded random map, under which "left" and "right" captions differ by
-    # about 10 % of the states' norm, as much as two colours do, so the UNet has to learn to pick the
-    # direction word out of 77 positions. Trained, the encoder can make the words it needs stand out.
+    # about 10 % of the states' norm (another colour and shape: 13 %), so the UNet has to learn to pick the
+    # direction word out of 77 positions. Trained, the encoder can make the words it needs stand out
+    # (on the tiny twin it did not make the UNet read the direction: MODEL_CARD.md, Training notes).
     # The adapter stage keeps it frozen, as the paper does.
     train_text_encoder: bool = False
     # Stage `vae`: weight of the mean per-element KL term, and the square crop size (0: whole frames)
