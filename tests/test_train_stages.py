@@ -457,13 +457,7 @@ def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_ru
     trained = dict(run.components.text_encoder.named_parameters())
     assert all(torch.equal(text[k], trained[k].detach()) for k in text)
     # Resume: both files come back onto the parameters, and the run goes on as an uninterrupted one.
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
     resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
     straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
     assert resumed.state.losses == pytest.approx(straight.state.losses, rel=1e-5)
     a = load_safetensors(tmp_path / "a" / "text_encoder.safetensors")
