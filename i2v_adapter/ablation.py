@@ -26,7 +26,7 @@ and without the adapter, on the same noise; what the sampler's first step commit
 DDIM timestep, frame 0 clean; and whether the model reads the caption's motion at all
 (`caption_effect`, and `caption_effect_first_step` with the first-step error): the same errors of
 the default model on the translating clips with their own caption, the opposite direction ("moves
-to the left" for "moves to the right") and no caption.
+to the left" for "moves to the right"), a direction on the other axis ("moves down") and no caption.
 Writes `ablation.json` (per video and means) and `ablation.md` (the tables).
 """
 
@@ -48,14 +48,21 @@ VARIANTS = ("t2v", "t2v+fsp", "adapter", "adapter+fsp")
 _DIRECTIONS = {"right": (1.0, 0.0), "left": (-1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 _PHRASES = {"right": "moves to the right", "left": "moves to the left", "up": "moves up", "down": "moves down"}
 _OPPOSITE = {"right": "left", "left": "right", "up": "down", "down": "up"}
+# A direction on the other axis. Where a shape starts gives its direction along its axis away (a shape
+# that moves right starts in the left part of the frame), so with frame 0 known the caption is needed
+# for the axis more than for the way along it.
+_ACROSS = {"right": "down", "down": "right", "left": "up", "up": "left"}
 TRANSLATIONS = tuple(_DIRECTIONS)  # the motions whose direction a caption names
 
 
-def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED) -> list[tuple[np.ndarray, str, str]]:
-    """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips (or of another `seed`)."""
+def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED,
+                   captions: str = "full") -> list[tuple[np.ndarray, str, str]]:
+    """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips (or of another
+    `seed`), with captions in a style of `data.CAPTION_STYLES`."""
     from .data import SyntheticClips
 
-    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=seed)
+    clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=seed,
+                           captions=captions)
     return [(*clips[i], clips.spec(i).motion) for i in range(count)]
 
 
@@ -194,22 +201,30 @@ def copy_first_frame_error(pipe, clips) -> float:
     return round(float(np.mean(errors)), 5)
 
 
+def redirected_caption(prompt: str, motion: str, to: str) -> str:
+    """The caption of a clip translating `motion` with the direction `to` in its place."""
+    if motion not in _PHRASES or _PHRASES[motion] not in prompt or to not in _PHRASES:
+        raise ValueError(f"expected a caption saying {_PHRASES.get(motion, 'a translation')!r} and a direction "
+                         f"among {list(_PHRASES)}, got {prompt!r} and {to!r}")
+    return prompt.replace(_PHRASES[motion], _PHRASES[to])
+
+
 def opposite_caption(prompt: str, motion: str) -> str:
     """The caption of a translating clip with the direction reversed."""
-    if motion not in _OPPOSITE or _PHRASES[motion] not in prompt:
-        raise ValueError(f"expected a caption saying {_PHRASES.get(motion, 'a translation')!r}, got {prompt!r}")
-    return prompt.replace(_PHRASES[motion], _PHRASES[_OPPOSITE[motion]])
+    return redirected_caption(prompt, motion, _OPPOSITE.get(motion, ""))
 
 
 def caption_effect(pipe, clips, measure=denoising_error, **kwargs) -> dict[str, dict[int, float]]:
-    """`{"as captioned" | "opposite direction" | "no caption": {t: error}}` over the translating `clips`:
-    `measure` (`denoising_error` or `first_step_error`) with each caption; `kwargs` go to it."""
+    """`{"as captioned" | "opposite direction" | "other axis" | "no caption": {t: error}}` over the
+    translating `clips`: `measure` (`denoising_error` or `first_step_error`) with each caption ("other
+    axis": right <-> down, left <-> up); `kwargs` go to it."""
     moving = [c for c in clips if c[2] in TRANSLATIONS]
     if not moving:
         return {}
     prompts = {
         "as captioned": [prompt for _, prompt, _ in moving],
         "opposite direction": [opposite_caption(prompt, motion) for _, prompt, motion in moving],
+        "other axis": [redirected_caption(prompt, motion, _ACROSS[motion]) for _, prompt, motion in moving],
         "no caption": ["" for _ in moving],
     }
     return {name: measure(pipe, [(clip, text, motion) for (clip, _, motion), text in zip(moving, texts)], **kwargs)

@@ -45,6 +45,7 @@ COLOURS = {
 }
 MOTIONS = ("right", "left", "up", "down", "grow", "shrink", "recolour", "rotate")
 BACKGROUNDS = ("plain", "striped", "checkered", "gradient")
+CAPTION_STYLES = ("full", "motion")
 _MOVES = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}  # (dx, dy), y down
 _SUPERSAMPLE = 4  # the shape's coverage is drawn at 4x and averaged down: smooth sub-pixel motion
 
@@ -65,6 +66,13 @@ class ClipSpec:
 
     @property
     def caption(self) -> str:
+        return self.describe("full")
+
+    def describe(self, captions: str = "full") -> str:
+        """The caption in one of `CAPTION_STYLES`: "full" names colour, shape, motion and background;
+        "motion" only the motion ("moves to the right"), so that captions differ in nothing else."""
+        if captions not in CAPTION_STYLES:
+            raise ValueError(f"expected captions to be one of {list(CAPTION_STYLES)}, got {captions!r}")
         phrase = {
             "right": "moves to the right",
             "left": "moves to the left",
@@ -75,6 +83,8 @@ class ClipSpec:
             "rotate": "rotates",
             "recolour": f"turns {self.target_colour}",
         }[self.motion]
+        if captions == "motion":
+            return phrase
         article = "an" if self.colour[0] in "aeiou" else "a"
         return f"{article} {self.colour} {self.shape} {phrase} on a {self.background} background"
 
@@ -87,7 +97,7 @@ class SyntheticClips:
     """
 
     def __init__(self, num_clips: int, *, num_frames: int, height: int, width: int, seed: int = 0,
-                 motions: tuple[str, ...] | list[str] | None = None):
+                 motions: tuple[str, ...] | list[str] | None = None, captions: str = "full"):
         for name, value, low in (
             ("num_clips", num_clips, 1), ("num_frames", num_frames, 2), ("height", height, 8), ("width", width, 8)
         ):
@@ -99,13 +109,16 @@ class SyntheticClips:
             if unknown or not motions:
                 raise ValueError(f"SyntheticClips: expected motions among {list(MOTIONS)}, got {list(motions)!r}")
         self.motions = tuple(MOTIONS if motions is None else motions)
+        if captions not in CAPTION_STYLES:
+            raise ValueError(f"SyntheticClips: expected captions to be one of {list(CAPTION_STYLES)}, got {captions!r}")
+        self.captions = captions
 
     def __len__(self) -> int:
         return self.num_clips
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, str]:
         spec = self.spec(index)
-        return self.render(spec, np.random.default_rng([self.seed, index, 1])), spec.caption
+        return self.render(spec, np.random.default_rng([self.seed, index, 1])), spec.describe(self.captions)
 
     def spec(self, index: int) -> ClipSpec:
         """The description of clip `index` (a pure function of `(seed, index)`)."""

@@ -334,7 +334,8 @@ def make_dataset(data: str | Path, tcfg: TrainConfig):
     cfg = tcfg.preset_config()
     size = dict(num_frames=cfg.num_frames, height=cfg.height, width=cfg.width)
     if str(data) == "synthetic":
-        return SyntheticClips(tcfg.synthetic_clips, seed=tcfg.seed, motions=tcfg.synthetic_motions, **size)
+        return SyntheticClips(tcfg.synthetic_clips, seed=tcfg.seed, motions=tcfg.synthetic_motions,
+                             captions=tcfg.synthetic_captions, **size)
     return VideoFolderDataset(data, **size)
 
 

@@ -111,6 +111,9 @@ class TrainConfig:
     # The motions `--data synthetic` draws from (None: all of `data.MOTIONS`), e.g. the four
     # translations for a stage that must learn the direction words.
     synthetic_motions: list[str] | None = None
+    # The captions of `--data synthetic` (`data.CAPTION_STYLES`): "full", or "motion" (the motion
+    # phrase alone, "moves to the right", so that captions differ in the motion word and nothing else).
+    synthetic_captions: str = "full"
     num_workers: int = 0  # DataLoader workers
     # Optional local checkpoints of the frozen parts (see `checkpoints.load_components`); None:
     # the preset's deterministic weights. `init_adapter` starts the adapter from a file.
@@ -193,6 +196,11 @@ class TrainConfig:
                     or any(m not in MOTIONS for m in self.synthetic_motions)):
                 raise ValueError(f"training config: expected synthetic_motions to be a list of some of {list(MOTIONS)} "
                                  f"or null, got {self.synthetic_motions!r}")
+        from .data import CAPTION_STYLES
+
+        if self.synthetic_captions not in CAPTION_STYLES:
+            raise ValueError(f"training config: expected synthetic_captions to be one of {list(CAPTION_STYLES)}, "
+                             f"got {self.synthetic_captions!r}")
         if not 0.0 <= self.first_frame_clean_prob <= 1.0:
             raise ValueError(f"training config: expected first_frame_clean_prob in [0, 1], got {self.first_frame_clean_prob!r}")
         if not isinstance(self.train_text_encoder, bool):

@@ -5,7 +5,7 @@
 
 Validation clips are procedural clips of `--seed` (777; training used 0 to 5, the ablation's held-out
 set 90210); of the first `--count`, the ones that translate are scored, each with its own caption,
-the opposite direction and no caption (`i2v_adapter.ablation.caption_effect`), at the ablation's
+the opposite direction, the other axis and no caption (`i2v_adapter.ablation.caption_effect`), at the ablation's
 fixed timesteps. `--objective t2v` noises every frame (what the T2V stage trains), `adapter` keeps
 frame 0 clean and scores frames 1..F-1 (what the adapter stage trains). `--measure first-step`
 scores instead the clean latent predicted at the sampler's first DDIM step from pure noise
@@ -24,6 +24,7 @@ from i2v_adapter.ablation import (
     held_out_clips, pipelines,
 )
 from i2v_adapter.config import get_preset
+from i2v_adapter.data import CAPTION_STYLES
 from i2v_adapter.shipped import load_trained
 
 
@@ -41,13 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=48, help="clips drawn; the translating ones are scored")
     p.add_argument("--motions", nargs="+", choices=TRANSLATIONS, default=None,
                    help="score only the clips of these translations (e.g. a run trained on one direction)")
+    p.add_argument("--captions", choices=CAPTION_STYLES, default=None,
+                   help="the caption style (default: --train-config's synthetic_captions, else full)")
     args = p.parse_args(argv)
+    captions = "full"
     if args.train_config is not None:
         from i2v_adapter.train_config import TrainConfig
 
-        cfg = TrainConfig.from_json(args.train_config).preset_config()  # e.g. a v_prediction run
+        tcfg = TrainConfig.from_json(args.train_config)
+        cfg, captions = tcfg.preset_config(), tcfg.synthetic_captions  # e.g. a v_prediction run
     else:
         cfg = get_preset("tiny")
+    captions = args.captions or captions
     pipe = pipelines(None, cfg)["t2v" if args.objective == "t2v" else "adapter"]
     if args.text_encoder is not None:
         load_trained(pipe.components, text_encoder=args.text_encoder)
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --adapter scores the adapter objective: expected --objective adapter", file=sys.stderr)
             return 2
         load_trained(pipe.components, adapter=args.adapter)
-    items = held_out_clips(args.count, cfg, seed=args.seed)
+    items = held_out_clips(args.count, cfg, seed=args.seed, captions=captions)
     if args.motions is not None:
         items = [item for item in items if item[2] in args.motions]
         if not items:

@@ -253,6 +253,22 @@ def test_synthetic_clips_are_deterministic_and_captioned():
     assert f"turns {specs[i].target_colour}" in a[i][1] and specs[i].target_colour != specs[i].colour
 
 
+def test_synthetic_clips_motion_only_captions():
+    full = SyntheticClips(30, num_frames=4, height=64, width=64, seed=1)
+    motion = SyntheticClips(30, num_frames=4, height=64, width=64, seed=1, captions="motion")
+    phrases = {"right": "moves to the right", "left": "moves to the left", "up": "moves up", "down": "moves down",
+               "grow": "grows", "shrink": "shrinks", "rotate": "rotates"}
+    for i in range(30):
+        spec = full.spec(i)
+        expected = phrases.get(spec.motion, f"turns {spec.target_colour}")
+        assert motion[i][1] == expected and expected in full[i][1] and full[i][1] != expected
+        assert np.array_equal(motion[i][0], full[i][0])  # the same clip, only the caption differs
+    with pytest.raises(ValueError, match="expected captions to be one of"):
+        SyntheticClips(4, num_frames=4, height=64, width=64, captions="short")
+    with pytest.raises(ValueError, match="synthetic_captions"):
+        TrainConfig(synthetic_captions="short").verify()
+
+
 def test_synthetic_clips_restricted_to_some_motions():
     moves = ["right", "left", "up", "down"]
     some = SyntheticClips(100, num_frames=4, height=64, width=64, seed=1, motions=moves)

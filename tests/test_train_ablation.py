@@ -110,7 +110,7 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
     moving = [r for r in record["videos"]["ground truth"] if r["direction_ok"] is not None]
     for key in ("caption_effect", "caption_effect_first_step"):
         effect = record[key]
-        assert (list(effect) == ["as captioned", "opposite direction", "no caption"]) if moving else effect == {}
+        assert (list(effect) == ["as captioned", "opposite direction", "other axis", "no caption"]) if moving else effect == {}
     out = capsys.readouterr().out
     assert "| adapter+fsp |" in out and "| 950 |" in out and "| 901 |" in out
     assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 2  # no overwrite without asking
@@ -192,7 +192,7 @@ def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
 
 
 def test_opposite_caption_and_caption_effect():
-    from i2v_adapter.ablation import caption_effect, caption_table, opposite_caption
+    from i2v_adapter.ablation import caption_effect, caption_table, opposite_caption, redirected_caption
     from i2v_adapter.pipeline import I2VPipeline
 
     assert opposite_caption("a red circle moves to the right on a plain background", "right") == \
@@ -200,13 +200,14 @@ def test_opposite_caption_and_caption_effect():
     assert opposite_caption("a red circle moves up on a plain background", "up").endswith("moves down on a plain background")
     with pytest.raises(ValueError, match="expected a caption saying 'moves down'"):
         opposite_caption("a red circle grows on a plain background", "down")
+    assert redirected_caption("moves to the left", "left", "up") == "moves up"
     torch.set_num_threads(1)
     cfg = get_preset("tiny")
     clips = held_out_clips(8, cfg)
     pipe = I2VPipeline(build_components(cfg, random_weights=True))
     assert caption_effect(pipe, [c for c in clips if c[2] == "grow"]) == {}
     effect = caption_effect(pipe, clips)
-    assert list(effect) == ["as captioned", "opposite direction", "no caption"]
+    assert list(effect) == ["as captioned", "opposite direction", "other axis", "no caption"]
     assert effect["as captioned"] != effect["no caption"]  # the caption reaches the UNet
     assert "| no caption |" in caption_table(effect, 3)
 
