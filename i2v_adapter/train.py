@@ -17,7 +17,9 @@ and the loss is the epsilon MSE over frames 1..F-1 only), `t2v` (the whole UNet 
 epsilon MSE over all frames) or `vae` (reconstruction + KL). `init_vae` / `init_unet` chain the stages:
 configs/tiny_vae.json -> tiny_t2v.json -> tiny_adapter_trained.json build the shipped tiny default.
 Captions go through the text encoder (`TextEncoderStage`), replaced by "" with probability
-`prompt_dropout` for classifier-free guidance. `max_minutes` bounds one session's wall time.
+`prompt_dropout` for classifier-free guidance. `max_minutes` bounds one session's wall time; Ctrl-C
+or SIGTERM (a preempted job) stops the run at the next step boundary the same way, with a
+checkpoint and its final files (a second signal stops at once).
 
 Randomness (noise, timesteps, caption dropout) is a function of `(seed, micro-batch, process)` and
 the clip order of `(seed, position)` (`data.StepSampler`), so a resumed run repeats an uninterrupted
@@ -39,8 +41,11 @@ import argparse
 import json
 import logging
 import re
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -264,6 +269,7 @@ class Run:
     params: dict[str, nn.Parameter]
     optimizer: torch.optim.Optimizer
     state: TrainerState
+    started: float = 0.0  # perf_counter at the start of the time not yet in state.seconds
 
     @property
     def components(self) -> Components:
@@ -367,8 +373,49 @@ def _out_of_time(acc: Accelerator, deadline: float | None) -> bool:
     """Whether the time budget is spent, agreed by all processes (any one's clock decides)."""
     if deadline is None:
         return False
-    late = torch.tensor([float(time.perf_counter() >= deadline)], device=acc.device)
-    return bool(acc.gather(late).max().item())
+    return _agreed(acc, time.perf_counter() >= deadline)
+
+
+class StopRequest:
+    """Set by SIGINT (Ctrl-C) or SIGTERM (a scheduler's preemption): the run stops at the next step
+    boundary with a checkpoint and its final files, so `--resume` goes on from there. A second signal
+    interrupts at once (KeyboardInterrupt), losing only the steps since the last checkpoint."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.signal is not None
+
+    def handle(self, signum, frame) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        logger.warning("%s received: stopping after this step with a checkpoint (again to stop at once)",
+                       signal.Signals(signum).name)
+
+
+@contextmanager
+def stop_on_signals():
+    """A `StopRequest` wired to SIGINT and SIGTERM while training (main thread only), restored after."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    previous = {sig: signal.signal(sig, request.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _agreed(acc: Accelerator, flag: bool) -> bool:
+    """A flag any one process raised, agreed by all."""
+    if acc.num_processes == 1:
+        return flag
+    raised = torch.tensor([float(flag)], device=acc.device)
+    return bool(acc.gather(raised).max().item())
 
 
 def _average_unwrapped_gradients(run: Run) -> None:
@@ -406,9 +453,25 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
     )
     if state.step >= tcfg.max_steps:
         logger.warning("the run is already at step %d of max_steps %d: nothing to train", state.step, tcfg.max_steps)
-    micro, window, started = state.step * tcfg.gradient_accumulation_steps, [], time.perf_counter()
-    skipped_before = state.skipped_clips
-    deadline = None if tcfg.max_minutes is None else started + 60.0 * tcfg.max_minutes
+    run.started = time.perf_counter()
+    deadline = None if tcfg.max_minutes is None else run.started + 60.0 * tcfg.max_minutes
+    with stop_on_signals() as stop:
+        _train_steps(run, dataset, out, bar, deadline, stop)
+    bar.close()
+    state.seconds = round(state.seconds + time.perf_counter() - run.started, 3)
+    if acc.is_main_process:
+        state.measurements.update(finish_stage(run.components, tcfg, dataset, acc.device))
+        save_stage_weights(run.weights(), out, tcfg, overwrite=True)
+        _write_json(out / "trainer_state.json", state.to_json())
+        _write_json(out / "train_config.json", (json.dumps(tcfg.to_dict(), indent=1) + "\n").encode())
+    acc.wait_for_everyone()
+    return run
+
+
+def _train_steps(run: Run, dataset, out: Path, bar, deadline: float | None, stop: StopRequest) -> None:
+    """The step loop: stops at max_steps, at the time budget or on a signal, with a checkpoint."""
+    tcfg, acc, state = run.tcfg, run.accelerator, run.state
+    micro, window, skipped_before = state.step * tcfg.gradient_accumulation_steps, [], state.skipped_clips
     for frames, captions in make_loader(run, dataset):
         window.append(train_micro_batch(run, frames, captions, micro))
         micro += 1
@@ -420,24 +483,18 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
         window.clear()
         bar.update(1)
         bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
-        out_of_time = _out_of_time(acc, deadline)
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.max_steps or out_of_time:
-            state.seconds += time.perf_counter() - started
-            started = time.perf_counter()
+        out_of_time, stopped = _out_of_time(acc, deadline), _agreed(acc, bool(stop))
+        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.max_steps or out_of_time or stopped:
+            state.seconds += time.perf_counter() - run.started
+            run.started = time.perf_counter()
             save_checkpoint(run, out / f"checkpoint-{state.step}")
         if out_of_time:
             logger.warning("max_minutes %s spent at step %d of %d: stopping (--resume continues)",
                            tcfg.max_minutes, state.step, tcfg.max_steps)
             break
-    bar.close()
-    state.seconds = round(state.seconds + time.perf_counter() - started, 3)
-    if acc.is_main_process:
-        state.measurements.update(finish_stage(run.components, tcfg, dataset, acc.device))
-        save_stage_weights(run.weights(), out, tcfg, overwrite=True)
-        _write_json(out / "trainer_state.json", state.to_json())
-        _write_json(out / "train_config.json", (json.dumps(tcfg.to_dict(), indent=1) + "\n").encode())
-    acc.wait_for_everyone()
-    return run
+        if stopped:
+            logger.warning("stopped by a signal at step %d of %d (--resume continues)", state.step, tcfg.max_steps)
+            break
 
 
 # --------------------------------------------------------------------------------------------------

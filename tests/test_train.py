@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,33 @@ def test_resume_continues_from_the_saved_step(tcfg, tmp_path):
     ref = load_safetensors(tmp_path / "straight" / "adapter.safetensors")
     worst = max((ref[k] - at_4[k]).abs().max().item() for k in ref)
     assert worst <= 1e-7, f"resumed and uninterrupted runs differ by {worst}"
+
+
+def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tcfg, tmp_path, monkeypatch):
+    import signal
+
+    import i2v_adapter.train as train_module
+
+    real = train_module.train_micro_batch
+
+    def preempted(run, frames, captions, micro_batch):
+        loss = real(run, frames, captions, micro_batch)
+        if micro_batch == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler preempting the job
+        return loss
+
+    monkeypatch.setattr(train_module, "train_micro_batch", preempted)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "run"
+    run = train(tcfg.with_overrides(max_steps=5, checkpoint_every=100), "synthetic", out, quiet=True)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+    assert run.state.step == 2 and sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-2"]
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["step"] == 2 and len(state["losses"]) == 2
+    assert (out / "adapter.safetensors").is_file()
+    monkeypatch.setattr(train_module, "train_micro_batch", real)
+    resumed = train(tcfg.with_overrides(max_steps=3, checkpoint_every=100), "synthetic", out, resume=True, quiet=True)
+    assert resumed.state.step == 3 and resumed.state.losses[:2] == run.state.losses
 
 
 def test_cli_refuses_an_existing_run_without_resume(tmp_path, capsys):
