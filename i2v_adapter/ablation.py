@@ -186,6 +186,20 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True, pure_noise:
     return {int(t): round(float(np.mean(errors)), 5)}
 
 
+def direction_following(pipe, clips, *, fsp: bool = True, seed: int = 0) -> dict[str, int]:
+    """Sampled videos of the translating `clips` (frame 0 as the image): how many move the captioned
+    way (`motion_direction_ok`), with the own caption and with the direction reversed in it; one seed
+    per clip, shared by both captions. A model that reads the direction scores high on both."""
+    moving = [c for c in clips if c[2] in TRANSLATIONS]
+    counts = {"clips": len(moving), "as captioned": 0, "opposite direction": 0}
+    for i, (clip, prompt, motion) in enumerate(moving):
+        for name, text, way in (("as captioned", prompt, motion),
+                                ("opposite direction", opposite_caption(prompt, motion), _OPPOSITE[motion])):
+            frames = generate_variant(pipe, "adapter+fsp" if fsp else "adapter", clip[0], text, seed=seed + i)
+            counts[name] += bool(motion_direction_ok(frames, way))
+    return counts
+
+
 def copy_first_frame_error(pipe, clips) -> float:
     """Mean clean-latent MSE of frames 1..F-1 against frame 0's latent copied into them.
 

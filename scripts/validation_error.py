@@ -11,6 +11,7 @@ frame 0 clean and scores frames 1..F-1 (what the adapter stage trains). `--measu
 scores instead the clean latent predicted at the sampler's first DDIM step from pure noise
 (`i2v_adapter.ablation.first_step_error`): there a T2V model has nothing but the caption to go on;
 with `--objective adapter` it also prints the error of copying frame 0 (`copy_first_frame_error`).
+`--measure direction` samples videos instead (`i2v_adapter.ablation.direction_following`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import sys
 from pathlib import Path
 
 from i2v_adapter.ablation import (
-    TRANSLATIONS, caption_effect, caption_table, copy_first_frame_error, denoising_error, first_step_error,
+    TRANSLATIONS, caption_effect, caption_table, copy_first_frame_error, denoising_error, direction_following,
+    first_step_error,
     held_out_clips, pipelines,
 )
 from i2v_adapter.config import get_preset
@@ -35,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--text-encoder", type=Path, default=None,
                    help="a text encoder file (a t2v run's with train_text_encoder; default: the shipped one)")
     p.add_argument("--objective", choices=("t2v", "adapter"), default="t2v")
-    p.add_argument("--measure", choices=("epsilon", "first-step"), default="epsilon")
+    p.add_argument("--measure", choices=("epsilon", "first-step", "direction"), default="epsilon",
+                   help="direction: sample each clip's video (default pipeline) with its caption and with the "
+                        "direction reversed, and count the videos that move the captioned way")
     p.add_argument("--train-config", type=Path, default=None,
                    help="the architecture and prediction type of --unet's run (default: the tiny preset)")
     p.add_argument("--seed", type=int, default=777)
@@ -71,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: none of the first {args.count} clips moves {' or '.join(args.motions)}: "
                   "expected a larger --count", file=sys.stderr)
             return 2
+    if args.measure == "direction":
+        if args.objective != "adapter":
+            print("error: --measure direction samples videos from frame 0: expected --objective adapter", file=sys.stderr)
+            return 2
+        counts = direction_following(pipe, items)
+        print(f"videos moving the captioned way, of {counts['clips']} translating clips: "
+              f"{counts['as captioned']} with the own caption, {counts['opposite direction']} with it reversed")
+        return 0
     measure = denoising_error if args.measure == "epsilon" else first_step_error
     effect = caption_effect(pipe, items, measure, first_frame_clean=args.objective == "adapter")
     moving = [item for item in items if item[2] in TRANSLATIONS]

@@ -168,6 +168,27 @@ def test_validation_error_script(capsys):
     assert script.main(["--count", "6", "--measure", "first-step"]) == 0
     assert "| caption (" in (out := capsys.readouterr().out) and "t = 901" in out and "t = 950" not in out
     assert script.main(["--count", "6", "--adapter", "x.safetensors"]) == 2  # the T2V objective has no adapter
+    assert script.main(["--count", "6", "--measure", "direction"]) == 2  # sampling from frame 0 is the adapter's
+
+
+def test_direction_following_counts_videos_moving_the_captioned_way():
+    from types import SimpleNamespace
+
+    from i2v_adapter.ablation import direction_following
+
+    class RightwardPipe:  # a model that moves every image right, whatever the caption says
+        config = get_preset("tiny")
+
+        def __call__(self, image, prompt, *, seed, fsp, progress):
+            assert fsp.enabled and not progress
+            return SimpleNamespace(frames=np.stack([np.roll(image, 3 * k, axis=1) for k in range(6)]))
+
+    rng = np.random.default_rng(0)
+    clip = (rng.integers(0, 255, size=(2, 64, 64, 3)) // 64 * 64).astype(np.uint8)
+    clips = [(clip, f"a red circle {phrase} on a plain background", motion)
+             for phrase, motion in (("moves to the right", "right"), ("moves to the left", "left"),
+                                    ("moves to the right", "right"), ("grows", "grow"))]
+    assert direction_following(RightwardPipe(), clips) == {"clips": 3, "as captioned": 2, "opposite direction": 1}
 
 
 def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
