@@ -55,14 +55,14 @@ _ACROSS = {"right": "down", "down": "right", "left": "up", "up": "left"}
 TRANSLATIONS = tuple(_DIRECTIONS)  # the motions whose direction a caption names
 
 
-def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED,
-                   captions: str = "full") -> list[tuple[np.ndarray, str, str]]:
+def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED, captions: str = "full",
+                   start: str = "edge") -> list[tuple[np.ndarray, str, str]]:
     """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips (or of another
-    `seed`), with captions in a style of `data.CAPTION_STYLES`."""
+    `seed`), with captions in a style of `data.CAPTION_STYLES` and starts of `data.START_STYLES`."""
     from .data import SyntheticClips
 
     clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=seed,
-                           captions=captions)
+                           captions=captions, start=start)
     return [(*clips[i], clips.spec(i).motion) for i in range(count)]
 
 

@@ -46,6 +46,10 @@ COLOURS = {
 MOTIONS = ("right", "left", "up", "down", "grow", "shrink", "recolour", "rotate")
 BACKGROUNDS = ("plain", "striped", "checkered", "gradient")
 CAPTION_STYLES = ("full", "motion")
+# Where a translating shape starts: "edge" (the clips of the shipped runs) starts it in the part of the
+# frame it moves away from, so its place gives the direction away; "centre" starts it anywhere both
+# directions of its axis fit, so only the caption tells them apart (and it travels about half as far).
+START_STYLES = ("edge", "centre")
 _MOVES = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}  # (dx, dy), y down
 _SUPERSAMPLE = 4  # the shape's coverage is drawn at 4x and averaged down: smooth sub-pixel motion
 
@@ -97,7 +101,7 @@ class SyntheticClips:
     """
 
     def __init__(self, num_clips: int, *, num_frames: int, height: int, width: int, seed: int = 0,
-                 motions: tuple[str, ...] | list[str] | None = None, captions: str = "full"):
+                 motions: tuple[str, ...] | list[str] | None = None, captions: str = "full", start: str = "edge"):
         for name, value, low in (
             ("num_clips", num_clips, 1), ("num_frames", num_frames, 2), ("height", height, 8), ("width", width, 8)
         ):
@@ -112,6 +116,9 @@ class SyntheticClips:
         if captions not in CAPTION_STYLES:
             raise ValueError(f"SyntheticClips: expected captions to be one of {list(CAPTION_STYLES)}, got {captions!r}")
         self.captions = captions
+        if start not in START_STYLES:
+            raise ValueError(f"SyntheticClips: expected start to be one of {list(START_STYLES)}, got {start!r}")
+        self.start = start
 
     def __len__(self) -> int:
         return self.num_clips
@@ -136,7 +143,7 @@ class SyntheticClips:
         r1 = {"grow": r0 * 1.6, "shrink": r0 * 0.55}.get(motion, r0)
         if motion == "shrink":
             r0, r1 = r0 * 1.4, r1 * 1.4
-        start, end = _trajectory(rng, motion, max(r0, r1) * (1.2 if shape == "circle" else 1.45))
+        start, end = _trajectory(rng, motion, max(r0, r1) * (1.2 if shape == "circle" else 1.45), self.start)
         a0 = rng.uniform(0, 90)
         turn = {"square": 45.0, "triangle": 60.0}.get(shape, 0.0) if motion == "rotate" else 0.0
         background = str(rng.choice(BACKGROUNDS))
@@ -177,13 +184,24 @@ class SyntheticClips:
         return np.asarray(small, dtype=np.float32) / 255.0
 
 
-def _trajectory(rng: np.random.Generator, motion: str, reach: float) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Start and end centres, as fractions of the short side, keeping a shape of radius `reach` inside."""
+def _trajectory(rng: np.random.Generator, motion: str, reach: float,
+                start: str = "edge") -> tuple[tuple[float, float], tuple[float, float]]:
+    """Start and end centres, as fractions of the short side, keeping a shape of radius `reach` inside
+    (`start`: one of `START_STYLES`)."""
     low, high = reach, 1.0 - reach
     if motion not in _MOVES:
         centre = (float(rng.uniform(low, high)), float(rng.uniform(low, high)))
         return centre, centre
     dx, dy = _MOVES[motion]
+    if start == "centre":  # the same start distribution whichever way it goes
+        distance = rng.uniform(0.35, 0.5) * (high - low) / 2
+        along = rng.uniform(low + distance, high - distance)
+        a0 = along
+        a1 = along + distance if dx + dy > 0 else along - distance
+        across = rng.uniform(low, high)
+        if dx:
+            return (float(a0), float(across)), (float(a1), float(across))
+        return (float(across), float(a0)), (float(across), float(a1))
     distance = rng.uniform(0.3, 0.45) * (high - low) / 0.6
     along = rng.uniform(low, high - distance)  # start coordinate along the motion (forward direction)
     across = rng.uniform(low, high)

@@ -341,7 +341,7 @@ def make_dataset(data: str | Path, tcfg: TrainConfig):
     size = dict(num_frames=cfg.num_frames, height=cfg.height, width=cfg.width)
     if str(data) == "synthetic":
         return SyntheticClips(tcfg.synthetic_clips, seed=tcfg.seed, motions=tcfg.synthetic_motions,
-                             captions=tcfg.synthetic_captions, **size)
+                             captions=tcfg.synthetic_captions, start=tcfg.synthetic_start, **size)
     return VideoFolderDataset(data, **size)
 
 

@@ -114,6 +114,9 @@ class TrainConfig:
     # The captions of `--data synthetic` (`data.CAPTION_STYLES`): "full", or "motion" (the motion
     # phrase alone, "moves to the right", so that captions differ in the motion word and nothing else).
     synthetic_captions: str = "full"
+    # Where `--data synthetic`'s translating shapes start (`data.START_STYLES`): "edge" (the shipped
+    # runs': the start gives the direction away) or "centre" (only the caption tells the way).
+    synthetic_start: str = "edge"
     num_workers: int = 0  # DataLoader workers
     # Optional local checkpoints of the frozen parts (see `checkpoints.load_components`); None:
     # the preset's deterministic weights. `init_adapter` starts the adapter from a file.
@@ -196,11 +199,14 @@ class TrainConfig:
                     or any(m not in MOTIONS for m in self.synthetic_motions)):
                 raise ValueError(f"training config: expected synthetic_motions to be a list of some of {list(MOTIONS)} "
                                  f"or null, got {self.synthetic_motions!r}")
-        from .data import CAPTION_STYLES
+        from .data import CAPTION_STYLES, START_STYLES
 
         if self.synthetic_captions not in CAPTION_STYLES:
             raise ValueError(f"training config: expected synthetic_captions to be one of {list(CAPTION_STYLES)}, "
                              f"got {self.synthetic_captions!r}")
+        if self.synthetic_start not in START_STYLES:
+            raise ValueError(f"training config: expected synthetic_start to be one of {list(START_STYLES)}, "
+                             f"got {self.synthetic_start!r}")
         if not 0.0 <= self.first_frame_clean_prob <= 1.0:
             raise ValueError(f"training config: expected first_frame_clean_prob in [0, 1], got {self.first_frame_clean_prob!r}")
         if not isinstance(self.train_text_encoder, bool):

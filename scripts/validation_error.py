@@ -26,7 +26,7 @@ from i2v_adapter.ablation import (
     held_out_clips, pipelines,
 )
 from i2v_adapter.config import get_preset
-from i2v_adapter.data import CAPTION_STYLES
+from i2v_adapter.data import CAPTION_STYLES, START_STYLES
 from i2v_adapter.shipped import load_trained
 
 
@@ -46,18 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=48, help="clips drawn; the translating ones are scored")
     p.add_argument("--motions", nargs="+", choices=TRANSLATIONS, default=None,
                    help="score only the clips of these translations (e.g. a run trained on one direction)")
+    p.add_argument("--start", choices=START_STYLES, default=None,
+                   help="where translating shapes start (default: --train-config's synthetic_start, else edge)")
     p.add_argument("--captions", choices=CAPTION_STYLES, default=None,
                    help="the caption style (default: --train-config's synthetic_captions, else full)")
     args = p.parse_args(argv)
-    captions = "full"
+    captions, start = "full", "edge"
     if args.train_config is not None:
         from i2v_adapter.train_config import TrainConfig
 
         tcfg = TrainConfig.from_json(args.train_config)
-        cfg, captions = tcfg.preset_config(), tcfg.synthetic_captions  # e.g. a v_prediction run
+        cfg, captions, start = tcfg.preset_config(), tcfg.synthetic_captions, tcfg.synthetic_start  # e.g. v
     else:
         cfg = get_preset("tiny")
     captions = args.captions or captions
+    start = args.start or start
     pipe = pipelines(None, cfg)["t2v" if args.objective == "t2v" else "adapter"]
     if args.text_encoder is not None:
         load_trained(pipe.components, text_encoder=args.text_encoder)
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --adapter scores the adapter objective: expected --objective adapter", file=sys.stderr)
             return 2
         load_trained(pipe.components, adapter=args.adapter)
-    items = held_out_clips(args.count, cfg, seed=args.seed, captions=captions)
+    items = held_out_clips(args.count, cfg, seed=args.seed, captions=captions, start=start)
     if args.motions is not None:
         items = [item for item in items if item[2] in args.motions]
         if not items:

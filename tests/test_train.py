@@ -281,6 +281,31 @@ def test_synthetic_clips_are_deterministic_and_captioned():
     assert f"turns {specs[i].target_colour}" in a[i][1] and specs[i].target_colour != specs[i].colour
 
 
+def test_synthetic_clips_centre_start_hides_the_direction():
+    from i2v_adapter.data import COLOURS
+
+    moves = ["right", "left", "up", "down"]
+    edge = SyntheticClips(2000, num_frames=6, height=64, width=64, seed=2, motions=moves)
+    centre = SyntheticClips(2000, num_frames=6, height=64, width=64, seed=2, motions=moves, start="centre")
+    for clips, separable in ((edge, True), (centre, False)):
+        specs = [clips.spec(i) for i in range(2000)]
+        right = [s.start[0] for s in specs if s.motion == "right"]
+        left = [s.start[0] for s in specs if s.motion == "left"]
+        assert (max(right) < min(left)) == separable  # "edge": a right-mover always starts left of a left-mover
+        if not separable:
+            assert abs(np.mean(right) - np.mean(left)) < 0.03
+    for i in range(0, 60, 3):
+        spec = centre.spec(i)
+        frames = centre[i][0]
+        xy, area = _centroid_and_area(frames, COLOURS[spec.colour])
+        if area.min() < 20:  # a colour close to the background's tone: the centroid is not measurable
+            continue
+        step = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}[spec.motion]
+        assert np.dot(xy[-1] - xy[0], step) > 3  # pixels, the captioned way
+    with pytest.raises(ValueError, match="synthetic_start"):
+        TrainConfig(synthetic_start="corner").verify()
+
+
 def test_synthetic_clips_motion_only_captions():
     full = SyntheticClips(30, num_frames=4, height=64, width=64, seed=1)
     motion = SyntheticClips(30, num_frames=4, height=64, width=64, seed=1, captions="motion")
