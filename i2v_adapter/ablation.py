@@ -53,9 +53,12 @@ _OPPOSITE = {"right": "left", "left": "right", "up": "down", "down": "up"}
 # for the axis more than for the way along it.
 _ACROSS = {"right": "down", "down": "right", "left": "up", "up": "left"}
 TRANSLATIONS = tuple(_DIRECTIONS)  # the motions whose direction a caption names
+# The prompts the shipped tiny default was trained on (MODEL_CARD.md): the motion phrase alone
+# ("moves to the right"); the image says the rest.
+SHIPPED_CAPTIONS = "motion"
 
 
-def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED, captions: str = "full",
+def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED, captions: str = SHIPPED_CAPTIONS,
                    start: str = "edge") -> list[tuple[np.ndarray, str, str]]:
     """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips (or of another
     `seed`), with captions in a style of `data.CAPTION_STYLES` and starts of `data.START_STYLES`."""
@@ -301,7 +304,8 @@ def markdown_table(summary: dict[str, dict], count: int) -> str:
 
 
 def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None = None,
-                 backend: str = "onnx", progress: bool = True) -> tuple[dict, dict]:
+                 backend: str = "onnx", progress: bool = True, captions: str = SHIPPED_CAPTIONS,
+                 start: str = "edge") -> tuple[dict, dict]:
     from tqdm.auto import tqdm
 
     pipes = pipelines(weights, cfg)
@@ -312,7 +316,7 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
         pipes["int8 bundle"] = RuntimePipeline.from_bundle(bundle_int8, backend)
         names.append("int8 bundle")
     cfg = pipes["adapter"].config
-    clips = held_out_clips(count, cfg)
+    clips = held_out_clips(count, cfg, captions=captions, start=start)
     rows: dict[str, list[dict]] = {n: [] for n in names + ["ground truth"]}
     for i, (clip, prompt, motion) in enumerate(tqdm(clips, desc="ablation", disable=not progress)):
         image = clip[0]
@@ -343,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-config", type=Path, default=None,
                    help="take the architecture from this training config (default: the tiny preset)")
     p.add_argument("--count", type=int, default=24, help="held-out images")
+    p.add_argument("--captions", choices=("full", "motion"), default=SHIPPED_CAPTIONS,
+                   help="prompt style (default: the shipped model's, the motion phrase alone)")
+    p.add_argument("--start", choices=("edge", "centre"), default="edge",
+                   help="held-out clips whose start gives the direction away (edge, as in training) or not (centre)")
     p.add_argument("--bundle-int8", type=Path, default=None, help="a quantized export bundle to add as a row")
     p.add_argument("--backend", default="onnx", help="runtime backend for --bundle-int8 (onnx or tflite)")
     p.add_argument("--out", type=Path, required=True, help="output folder (ablation.json, ablation.md)")
@@ -369,8 +377,10 @@ def main(argv: list[str] | None = None) -> int:
 
                 cfg = get_preset("tiny")
             rows, summary, objective = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
-                                                    backend=args.backend, progress=not args.quiet)
-            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "summary": summary, **objective,
+                                                    backend=args.backend, progress=not args.quiet,
+                                                    captions=args.captions, start=args.start)
+            record = {"held_out_seed": HELD_OUT_SEED, "count": args.count, "captions": args.captions,
+                      "start": args.start, "summary": summary, **objective,
                       "videos": rows}
             (tmp / "ablation.json").write_text(json.dumps(record, indent=1) + "\n")
             moving = sum(1 for r in rows["ground truth"] if r["direction_ok"] is not None)

@@ -148,6 +148,14 @@ class TrainConfig:
     # decoder cannot reproduce colour; 4 groups keep 2 degrees of freedom per group.
     vae_norm_num_groups: int | None = None
 
+    def effective_prediction_type(self) -> str:
+        """`prediction_type`, or the preset's when it is null."""
+        if self.prediction_type is not None:
+            return self.prediction_type
+        from .config import get_preset
+
+        return get_preset(self.preset).scheduler.prediction_type
+
     def verify(self) -> None:
         """Raise `ValueError` naming the field, what was expected and what was found."""
         positive = ("batch_size", "gradient_accumulation_steps", "max_steps", "checkpoint_every", "synthetic_clips")
@@ -163,9 +171,10 @@ class TrainConfig:
         if self.prediction_type not in (None, "epsilon", "v_prediction"):
             raise ValueError(f"training config: expected prediction_type 'epsilon', 'v_prediction' or null, "
                              f"got {self.prediction_type!r}")
-        if self.prediction_type == "v_prediction" and self.v_weight_cap is not None:
+        if self.v_weight_cap is not None and self.effective_prediction_type() == "v_prediction":
             raise ValueError("training config: v_weight_cap weights an epsilon loss as a v loss; with prediction_type "
-                             f"'v_prediction' the loss is the v loss already: expected v_weight_cap null, got {self.v_weight_cap!r}")
+                             f"'v_prediction' (set, or the preset's) the loss is the v loss already: expected "
+                             f"v_weight_cap null or prediction_type 'epsilon', got {self.v_weight_cap!r}")
         if self.vae_norm_num_groups is not None:
             _expect_int("vae_norm_num_groups", self.vae_norm_num_groups, low=1)
         if not isinstance(self.vae_decoder_only, bool):

@@ -8,7 +8,7 @@ set -euo pipefail
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-outputs/demo}
 IMAGE=${IMAGE:-}  # an input image; default: the built-in test card
-PROMPT=${PROMPT:-"a red circle moves to the right"}
+PROMPT=${PROMPT:-"moves to the right"}  # the shipped tiny default reads the motion phrase (MODEL_CARD.md)
 mkdir -p "$OUT"
 if [ -n "$IMAGE" ]; then gen_image=(--image "$IMAGE"); ver_image=(--image "$IMAGE"); else gen_image=(--test-card); ver_image=(); fi
 start=$(date +%s)

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from i2v_adapter.ablation import (
-    TRANSLATIONS, caption_effect, caption_table, copy_first_frame_error, denoising_error, direction_following,
+    SHIPPED_CAPTIONS, TRANSLATIONS, caption_effect, caption_table, copy_first_frame_error, denoising_error, direction_following,
     first_step_error,
     held_out_clips, pipelines,
 )
@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", choices=START_STYLES, default=None,
                    help="where translating shapes start (default: --train-config's synthetic_start, else edge)")
     p.add_argument("--captions", choices=CAPTION_STYLES, default=None,
-                   help="the caption style (default: --train-config's synthetic_captions, else full)")
+                   help="the caption style (default: --train-config's synthetic_captions, else the shipped model's)")
     args = p.parse_args(argv)
-    captions, start = "full", "edge"
+    captions, start = SHIPPED_CAPTIONS, "edge"
     if args.train_config is not None:
         from i2v_adapter.train_config import TrainConfig
 

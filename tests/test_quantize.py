@@ -38,6 +38,9 @@ STAGES = ["text_encoder", "vae_encoder", "unet", "vae_decoder"]
 TARGETS = ["onnx", "tflite"]
 FLOORS = {"fp16": 40.0, "int8-weight-only": 30.0, "w8a16": 30.0}  # per stage, dB vs PyTorch fp32
 REPORTED_FLOOR = 20.0  # int8-dynamic, int8-static: reported; this only catches a broken graph
+# ...but for the int8-static TFLite UNet: the shipped v-prediction UNet's output at high noise is the
+# clean latent, and int8 activations keep 17.1 dB of it (the epsilon UNet before it: above 20).
+REPORTED_FLOORS = {("int8-static", "unet", "tflite"): 15.0}
 # UNet weight bytes (data + scales + zero points) vs fp32, per target. The 0.27x / 0.51x are
 # met by ONNX weight-only / dynamic and fp16; TFLite stores 12 bytes of scale and int64 zero point per
 # channel, and static recipes add int32 biases and activation parameters, which weigh more on the tiny
@@ -165,7 +168,8 @@ def test_recipe_fidelity_sizes_and_manifest(name, quantized, session):
             entry = record["targets"][target]
             assert entry["file"] == f"{stage}.{target}" and (out / entry["file"]).is_file()
             assert entry["quantization"]["recipe"] == RECIPES[name].default.to_dict()
-            assert entry["parity"]["psnr_db"] >= floor, f"{stage} {target}: {entry['parity']}"
+            stage_floor = REPORTED_FLOORS.get((name, stage, target), floor)
+            assert entry["parity"]["psnr_db"] >= stage_floor, f"{stage} {target}: {entry['parity']}"
             if stage == "unet" and name in DEFAULT_RECIPES:
                 assert entry["parity"]["guidance_correlation"] >= 0.98, entry["parity"]
     for target in TARGETS:

@@ -333,7 +333,9 @@ def test_v_prediction_target_and_its_clean_latent():
 
     tcfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction")
     cfg = tcfg.preset_config()
-    assert cfg.scheduler.prediction_type == "v_prediction" and get_preset("tiny").scheduler.prediction_type == "epsilon"
+    eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()
+    assert cfg.scheduler.prediction_type == "v_prediction" and eps_cfg.scheduler.prediction_type == "epsilon"
+    assert get_preset("tiny").scheduler.prediction_type == "v_prediction"  # the shipped weights' (MODEL_CARD.md)
     scheduler = build_components(cfg, random_weights=True).scheduler
     gen = torch.Generator().manual_seed(1)
     latents, noise = torch.randn(2, 4, 3, 2, 2, generator=gen), torch.randn(2, 4, 3, 2, 2, generator=gen)
@@ -346,7 +348,7 @@ def test_v_prediction_target_and_its_clean_latent():
     leak, target = leak_free(scheduler, sample, latents, v, noise, t, 850, first=0)
     assert torch.equal(leak[1], noise[1]) and torch.equal(target[0], v[0])
     assert torch.allclose(predicted_clean(scheduler, leak, target, t)[1], latents[1], atol=1e-4)
-    eps_scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    eps_scheduler = build_components(eps_cfg, random_weights=True).scheduler
     assert torch.equal(prediction_target(eps_scheduler, latents, noise, t), noise)
     assert predicted_noise(eps_scheduler, sample, noise, t) is noise
     assert torch.allclose(predicted_clean(eps_scheduler, sample, noise, t), latents, atol=1e-4)
@@ -393,7 +395,7 @@ def test_epsilon_loss_with_a_first_frame_per_clip():
 
 def test_t2v_first_frame_clips_are_the_adapter_objective_on_the_base_model():
     """A T2V clip drawn with a clean frame 0 gets exactly the adapter stage's input and loss."""
-    tcfg = TrainConfig(stage=TrainStage.T2V, pure_noise_from=850, v_weight_cap=20.0, **BASE)
+    tcfg = TrainConfig(stage=TrainStage.T2V, pure_noise_from=850, v_weight_cap=20.0, prediction_type="epsilon", **BASE)
     run = setup_run(tcfg)
     clips = SyntheticClips(2, num_frames=4, height=128, width=128, seed=0)
     frames = torch.from_numpy(np.stack([clips[0][0], clips[1][0]]))
@@ -428,7 +430,8 @@ def test_pytorch_pipeline_samples_a_v_prediction_unet():
     image = SyntheticClips(1, num_frames=2, height=128, width=128, seed=0)[0][0][0]
     v_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction").preset_config()
     outputs = {}
-    for name, cfg in (("v", v_cfg), ("epsilon", get_preset("tiny"))):
+    eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()
+    for name, cfg in (("v", v_cfg), ("epsilon", eps_cfg)):
         pipe = I2VPipeline(build_components(cfg, random_weights=True))  # the same seeded weights
         assert pipe.components.scheduler.config.prediction_type == cfg.scheduler.prediction_type
         outputs[name] = pipe(image, "a red circle", num_inference_steps=2, progress=False).latents
