@@ -31,7 +31,7 @@ def test_direction_check_accepts_true_motion_and_rejects_the_opposite():
 
 def test_held_out_set_and_table():
     items = held_out_set(3, get_preset("tiny"))
-    clips = SyntheticClips(3, num_frames=8, height=128, width=128, seed=HELD_OUT_SEED)
+    clips = SyntheticClips(3, num_frames=8, height=128, width=128, seed=HELD_OUT_SEED, captions="motion")
     assert [p for _, p, _ in items] == [clips[i][1] for i in range(3)]
     assert all(np.array_equal(img, clips[i][0][0]) for i, (img, _, _) in enumerate(items))
     rows = [dict(flow_score=1.0, warping_error=0.01, first_frame_ssim=0.5, first_frame_psnr_db=20.0, direction_ok=True),

@@ -285,7 +285,8 @@ def test_v_weighting_counts_clean_latent_error_at_high_noise():
 def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
     from i2v_adapter.train_objectives import leak_free, noisy_input
 
-    scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()  # an epsilon target
+    scheduler = build_components(eps_cfg, random_weights=True).scheduler
     gen = torch.Generator().manual_seed(0)
     latents, noise = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
     t = torch.tensor([100, 850, 990])
