@@ -341,15 +341,17 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .data import CAPTION_STYLES, START_STYLES
+
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.ablation", description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=None,
                    help="a folder of trained weights (i2v_adapter.shipped layout); default: the preset's own")
     p.add_argument("--train-config", type=Path, default=None,
                    help="take the architecture from this training config (default: the tiny preset)")
     p.add_argument("--count", type=int, default=24, help="held-out images")
-    p.add_argument("--captions", choices=("full", "motion"), default=SHIPPED_CAPTIONS,
+    p.add_argument("--captions", choices=CAPTION_STYLES, default=SHIPPED_CAPTIONS,
                    help="prompt style (default: the shipped model's, the motion phrase alone)")
-    p.add_argument("--start", choices=("edge", "centre"), default="edge",
+    p.add_argument("--start", choices=START_STYLES, default="edge",
                    help="held-out clips whose start gives the direction away (edge, as in training) or not (centre)")
     p.add_argument("--bundle-int8", type=Path, default=None, help="a quantized export bundle to add as a row")
     p.add_argument("--backend", default="onnx", help="runtime backend for --bundle-int8 (onnx or tflite)")

@@ -195,17 +195,16 @@ def _trajectory(rng: np.random.Generator, motion: str, reach: float,
     dx, dy = _MOVES[motion]
     if start == "centre":  # the same start distribution whichever way it goes
         distance = rng.uniform(0.35, 0.5) * (high - low) / 2
-        along = rng.uniform(low + distance, high - distance)
-        a0 = along
-        a1 = along + distance if dx + dy > 0 else along - distance
-        across = rng.uniform(low, high)
-        if dx:
-            return (float(a0), float(across)), (float(a1), float(across))
-        return (float(across), float(a0)), (float(across), float(a1))
-    distance = rng.uniform(0.3, 0.45) * (high - low) / 0.6
-    along = rng.uniform(low, high - distance)  # start coordinate along the motion (forward direction)
+        along = rng.uniform(low + distance, high - distance)  # start coordinate along the motion
+    else:
+        distance = rng.uniform(0.3, 0.45) * (high - low) / 0.6
+        along = rng.uniform(low, high - distance)  # start coordinate along the motion (forward direction)
     across = rng.uniform(low, high)
-    a0, a1 = (along, along + distance) if dx + dy > 0 else (1.0 - along, 1.0 - along - distance)  # mirrored
+    forward = dx + dy > 0
+    if start == "centre":
+        a0, a1 = along, (along + distance if forward else along - distance)
+    else:
+        a0, a1 = (along, along + distance) if forward else (1.0 - along, 1.0 - along - distance)  # mirrored
     if dx:
         return (float(a0), float(across)), (float(a1), float(across))
     return (float(across), float(a0)), (float(across), float(a1))
