@@ -14,7 +14,7 @@ Files (JSON, a few KB each) in `android_demo/core/src/test/resources/golden/`:
 - `colour.json`: LAB conversion and colour matching of a small frame set.
 - `pipeline.json`: whole `RuntimePipeline` runs (DDIM, Euler) over the deterministic stand-in stages
   below, from a fixed image, noise and mask.
-- `bundle/`: a small bundle written with `export.manifest.build_manifest` (stand-in stage files,
+- `bundle/`: a small bundle written with `i2v_core.manifest.build_manifest` (stand-in stage files,
   a reduced but valid BPE tokenizer); its preset is the pipeline's.
 
 Floats are float32 values written in their shortest round-trip form; uint8 images are base64.
@@ -37,16 +37,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from export.bundle import MANIFEST_NAME  # noqa: E402
-from export.manifest import StageRecord, TargetRecord, build_manifest, write_manifest  # noqa: E402
-from export.measure import Usage  # noqa: E402
-from export.parity import Parity  # noqa: E402
-from i2v_adapter import colour  # noqa: E402
-from i2v_adapter.blur import gaussian_kernel1d  # noqa: E402
-from i2v_adapter.config import FSPConfig, SamplingConfig, SchedulerConfig, get_preset  # noqa: E402
-from i2v_adapter.media import atomic_output_dir  # noqa: E402
-from i2v_adapter.stages import stage_specs  # noqa: E402
-from i2v_adapter.tokenizer import BOS, EOS, CLIPTokenizer, byte_to_unicode, truncation_warnings_off  # noqa: E402
+from i2v_core import colour  # noqa: E402
+from i2v_core.blur import gaussian_kernel1d  # noqa: E402
+from i2v_core.config import FSPConfig, SamplingConfig, SchedulerConfig, get_preset  # noqa: E402
+from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest  # noqa: E402
+from i2v_core.measure import Usage  # noqa: E402
+from i2v_core.media import atomic_output_dir  # noqa: E402
+from i2v_core.parity import Parity  # noqa: E402
+from i2v_core.stages import stage_specs  # noqa: E402
+from i2v_core.tokenizer import BOS, EOS, CLIPTokenizer, byte_to_unicode, truncation_warnings_off  # noqa: E402
 from runtime_py import fsp as rfsp  # noqa: E402
 from runtime_py.pipeline import RuntimePipeline  # noqa: E402
 from runtime_py.runners import CallableRunner  # noqa: E402

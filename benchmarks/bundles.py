@@ -22,9 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export.bundle import load_manifest
-
-from .options import LARGE_PRESETS, BenchmarkPlan
+from benchmarks.options import LARGE_PRESETS, BenchmarkPlan
+from i2v_core.bundle import load_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -199,10 +198,10 @@ def _child_export_variant(preset: str, variant: str, out: Path, targets: tuple[s
     import torch
 
     from export.converters import export_stage
-    from i2v_adapter.config import AttentionVariant, get_preset
-    from i2v_adapter.models import build_unet
-    from i2v_adapter.stage_modules import UNetStage, sample_torch_inputs
-    from i2v_adapter.stages import stage_specs
+    from i2v_adapter.model.components import build_unet
+    from i2v_adapter.model.stage_modules import UNetStage, sample_torch_inputs
+    from i2v_core.config import AttentionVariant, get_preset
+    from i2v_core.stages import stage_specs
 
     cfg = get_preset(preset)
     if variant != "base":

@@ -11,7 +11,7 @@ Scheduler arithmetic, FSP and colour matching are numpy work of milliseconds and
 
 from __future__ import annotations
 
-from .jobs import ADAPTED, BACKENDS
+from benchmarks.jobs import ADAPTED, BACKENDS
 
 # Targets of issue 7, written into the report (never asserted in tests).
 TARGET_ONNX_VS_TORCH = 0.70  # onnxruntime fp32 UNet step <= 0.7x PyTorch eager

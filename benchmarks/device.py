@@ -29,12 +29,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.bundle import load_manifest
-from i2v_adapter.media import atomic_output_dir
-
-from .litert_output import BenchmarkOutputError, error_lines, parse_benchmark_output
-from .report import render_markdown
-from .results import REPORT_NAME, RESULTS_NAME, SCHEMA, now_utc, versions, write_json
+from benchmarks.litert_output import BenchmarkOutputError, error_lines, parse_benchmark_output
+from benchmarks.report import render_markdown
+from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, now_utc, versions, write_json
+from i2v_core.bundle import load_manifest
+from i2v_core.media import atomic_output_dir
 
 logger = logging.getLogger("benchmarks.device")
 
@@ -191,7 +190,7 @@ def run_stage(adb: Adb, options: DeviceOptions, manifest: dict, stage: str, remo
 
 
 def _results(options: DeviceOptions, manifest: dict, info: dict, rows: list[dict], created: str) -> dict:
-    from . import derive
+    from benchmarks import derive
 
     cfg = manifest["preset"]["config"]
     measured = [r for r in rows if r.get("status") == "ok"]

@@ -12,7 +12,7 @@ process on a shared machine slows every row of the group alike.
 Backends:
 
 - `torch`: PyTorch eager (diffusers modules, `torch.no_grad`), built in the child from the preset,
-  the stage module exactly as `i2v_adapter.stage_modules` defines it (what a user has today).
+  the stage module exactly as `i2v_adapter.model.stage_modules` defines it (what a user has today).
 - `onnx`: onnxruntime CPU sessions on the stage file (a chunked UNet: one per chunk, chained).
 - `tflite`: LiteRT interpreter (XNNPACK CPU) through `runtime_py.runners.LiteRTRunner`.
 
@@ -33,9 +33,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from i2v_adapter.stages import StageSpec
-
-from .stats import LatencyStats, time_calls
+from benchmarks.stats import LatencyStats, time_calls
+from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +85,9 @@ def _torch_stage(job: Job):
     """The PyTorch stage module of `job` (variant applied), and its weight bytes."""
     import torch
 
-    from i2v_adapter.config import AttentionVariant, get_preset
-    from i2v_adapter import models, stage_modules
+    from i2v_adapter.model import components as models
+    from i2v_adapter.model import stage_modules
+    from i2v_core.config import AttentionVariant, get_preset
 
     if job.threads is not None:
         torch.set_num_threads(job.threads)

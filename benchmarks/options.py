@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from i2v_adapter.config import PRESETS, PresetConfig, get_preset
-from i2v_adapter.stages import stage_specs
-
-from .jobs import BACKENDS
+from benchmarks.jobs import BACKENDS
+from i2v_core.config import PRESETS, PresetConfig, get_preset
+from i2v_core.stages import stage_specs
 
 # The precisions a benchmark can name: fp32 is the export bundle, the others are quantize/ recipes.
 PRECISIONS = ("fp32", "fp16", "int8-weight-only", "int8-dynamic", "w8a16", "int8-static")

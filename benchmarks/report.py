@@ -9,28 +9,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from benchmarks.tables import fmt, mb, table
+
 logger = logging.getLogger(__name__)
 
 LATENCY_PLOT = "plots/latency.png"
 SIZE_PSNR_PLOT = "plots/size_psnr.png"
-
-
-def _fmt(value, digits: int = 2, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}{unit}"
-    return f"{value}{unit}"
-
-
-def _mb(nbytes: int | None) -> str:
-    return "-" if nbytes is None else f"{nbytes / 1e6:.2f}"
-
-
-def table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines + [""]
 
 
 def _header(results: dict) -> list[str]:
@@ -58,7 +42,7 @@ def _header(results: dict) -> list[str]:
 def _targets(results: dict) -> list[str]:
     if not results.get("targets"):
         return []
-    rows = [[t["name"], _fmt(t["value"], 3), _fmt(t.get("value_fastest"), 3), f"<= {t['limit']:.2f}",
+    rows = [[t["name"], fmt(t["value"], 3), fmt(t.get("value_fastest"), 3), f"<= {t['limit']:.2f}",
              {True: "met", False: "NOT met", None: "not measured"}[t["met"]]] for t in results["targets"]]
     return ["## Targets", "", "Judged on the ratio of medians; the ratio of the fastest calls is beside it.", "",
             *table(["target", "measured (median)", "measured (fastest)", "limit", ""], rows)]
@@ -71,9 +55,9 @@ def _latency(results: dict) -> list[str]:
         variant = "" if r["variant"] == "adapted" else f" ({r['variant']})"
         rows.append([
             f"`{r['stage']}`{variant}", r["backend"], r["precision"],
-            _fmt(lat.get("median_ms")), _fmt(lat.get("p10_ms")), _fmt(lat.get("p90_ms")),
-            _fmt(lat.get("runs")), _mb(r.get("size_bytes")), _fmt(r.get("peak_rss_mb"), 0),
-            _fmt(r.get("first_call_ms"), 1), r.get("reason", "ok") if r.get("status") != "ok" else "ok",
+            fmt(lat.get("median_ms")), fmt(lat.get("p10_ms")), fmt(lat.get("p90_ms")),
+            fmt(lat.get("runs")), mb(r.get("size_bytes")), fmt(r.get("peak_rss_mb"), 0),
+            fmt(r.get("first_call_ms"), 1), r.get("reason", "ok") if r.get("status") != "ok" else "ok",
         ])
     note = (
         "Milliseconds per call: median and 10th / 90th percentile of the timed calls after warm-up. Size: the "
@@ -87,16 +71,16 @@ def _latency(results: dict) -> list[str]:
 def _ratios(results: dict) -> list[str]:
     out = []
     if results.get("backend_ratios"):
-        rows = [[f"`{r['stage']}`", r["backend"], _fmt(r["vs_torch"], 3), _fmt(r.get("vs_torch_min"), 3)]
+        rows = [[f"`{r['stage']}`", r["backend"], fmt(r["vs_torch"], 3), fmt(r.get("vs_torch_min"), 3)]
                 for r in results["backend_ratios"]]
         out += ["## Runtime / PyTorch eager (fp32, same shapes and threads)", "",
                 "Ratio of medians, and of the fastest calls (other processes only add time, so on a shared "
                 "machine the second is the least disturbed).", "",
                 *table(["stage", "backend", "ratio (median)", "ratio (fastest)"], rows)]
     if results.get("adapter_cost"):
-        rows = [[c["backend"], _fmt(c["base_ms"]), _fmt(c["naive_ms"]), _fmt(c["fused_ms"]),
-                 _fmt(c["naive_vs_base"], 3), _fmt(c["fused_vs_base"], 3),
-                 _fmt(c.get("naive_vs_base_min"), 3), _fmt(c.get("fused_vs_base_min"), 3)] for c in results["adapter_cost"]]
+        rows = [[c["backend"], fmt(c["base_ms"]), fmt(c["naive_ms"]), fmt(c["fused_ms"]),
+                 fmt(c["naive_vs_base"], 3), fmt(c["fused_vs_base"], 3),
+                 fmt(c.get("naive_vs_base_min"), 3), fmt(c.get("fused_vs_base_min"), 3)] for c in results["adapter_cost"]]
         out += ["## The adapter's cost (UNet step, fp32)", "",
                 "Base: the AnimateDiff T2V UNet without the I2V-Adapter; naive / fused: the adapted UNet with "
                 "each first-frame attention variant. Same shapes, same backend. " + _variant_note(results), "",
@@ -119,8 +103,8 @@ def _per_video(results: dict) -> list[str]:
         return []
     rows = []
     for e in entries:
-        video = _fmt(e["video_ms"] / 1e3, 2) if e.get("video_ms") is not None else "missing " + ", ".join(e["video_missing"])
-        rows.append([e["backend"], e["precision"], _fmt(e["step_ms"]), e["steps"], video])
+        video = fmt(e["video_ms"] / 1e3, 2) if e.get("video_ms") is not None else "missing " + ", ".join(e["video_missing"])
+        rows.append([e["backend"], e["precision"], fmt(e["step_ms"]), e["steps"], video])
     calls = ", ".join(f"{s} x {n}" for s, n in entries[0]["calls"].items())
     return ["## Per denoising step and per video", "", f"One video: {calls} (one CFG-batched UNet call per step).", "",
             *table(["backend", "precision", "UNet step ms", "steps", "video s"], rows)]
@@ -135,7 +119,7 @@ def _sizes(results: dict) -> list[str]:
         key = (r["precision"], r["stage"], r["backend"])
         if key not in seen:
             seen.add(key)
-            rows.append([r["precision"], f"`{r['stage']}`", r["backend"], _mb(r["size_bytes"]), _fmt(r.get("psnr_db"), 1)])
+            rows.append([r["precision"], f"`{r['stage']}`", r["backend"], mb(r["size_bytes"]), fmt(r.get("psnr_db"), 1)])
     return ["## Sizes per recipe", "", "PSNR: the bundle's recorded parity of the model against PyTorch fp32 (dB).", "",
             *table(["precision", "stage", "backend", "MB", "PSNR dB"], rows)]
 
@@ -153,7 +137,7 @@ def _unavailable(results: dict) -> list[str]:
 
 
 def render_markdown(results: dict) -> str:
-    from .estimate import render_estimate
+    from benchmarks.estimate import render_estimate
 
     lines = _header(results) + _targets(results) + _latency(results) + _ratios(results) + _per_video(results) + _sizes(results)
     if results.get("estimate"):
@@ -230,7 +214,7 @@ def _size_psnr_plot(results: dict, path: Path) -> bool:
 
 def write_outputs(results: dict, out: Path) -> None:
     """Plots, `results.json` and `report.md` of `results` into the folder `out`."""
-    from .results import REPORT_NAME, RESULTS_NAME, write_json
+    from benchmarks.results import REPORT_NAME, RESULTS_NAME, write_json
 
     results["plots"] = write_plots(results, out)
     write_json(out / RESULTS_NAME, results)
@@ -242,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from .results import load_results
+    from benchmarks.results import load_results
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split(": ", 1)[1])
     parser.add_argument("folder", type=Path, help="a benchmark output folder (with results.json)")

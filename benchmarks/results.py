@@ -20,7 +20,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from i2v_adapter.media import atomic_write_bytes
+from i2v_core.media import atomic_write_bytes
 
 SCHEMA = "i2v-adapter-benchmark/1"
 RESULTS_NAME = "results.json"

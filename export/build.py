@@ -19,15 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from i2v_adapter.config import PRESETS, AttentionVariant
-from i2v_adapter.generate import parse_lora  # shared PATH[:SCALE] syntax
-
+from export.exporter import TARGETS, Checkpoints, ExportDependencyError, ExportOptions, export_bundle, plan_export
+from i2v_core.cli import parse_lora
+from i2v_core.config import PRESETS, AttentionVariant
+from i2v_core.manifest import format_summary
+from i2v_core.parity import ParityError
 from quantize.api import QuantizationParityError
 from quantize.fidelity import ReferenceMismatchError
-
-from .exporter import TARGETS, Checkpoints, ExportDependencyError, ExportOptions, export_bundle, plan_export
-from .manifest import format_summary
-from .parity import ParityError
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +143,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from i2v_adapter.cli import run_main
+    from i2v_core.cli import run_main
 
     run_main(main, verbose_loggers=("export", "i2v_adapter", "quantize"))

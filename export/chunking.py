@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from i2v_adapter.adapter import FirstFrameAttnProcessor
-from i2v_adapter.stages import StageSpec, TensorSpec
+from i2v_adapter.model.adapter import FirstFrameAttnProcessor
+from i2v_core.stages import StageSpec, TensorSpec
 
 PRELUDE, MID, POSTLUDE = "prelude", "mid_block", "postlude"
 STAGE_OUTPUT = "noise_pred"
@@ -260,7 +260,7 @@ def check_chunkable(unet: nn.Module, latent_hw: tuple[int, int]) -> None:
 
 
 def build_chunks(unet_stage: nn.Module, spec: StageSpec, num_chunks: int, unit_bytes: list[int] | None = None) -> list[UNetChunk]:
-    """`num_chunks` chunk modules over the UNet inside `unet_stage` (an `i2v_adapter.stage_modules.UNetStage`)."""
+    """`num_chunks` chunk modules over the UNet inside `unet_stage` (an `i2v_adapter.model.stage_modules.UNetStage`)."""
     unet = unet_stage.unet
     sample = spec.inputs[0]
     _, _, f, h, w = sample.shape  # (2B, C, F, h, w)

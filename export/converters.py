@@ -23,16 +23,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from i2v_adapter.stages import StageSpec
-
-from .runners import TFLITE_SIGNATURE
+from i2v_core.bundle import EXTENSIONS
+from i2v_core.runners import TFLITE_SIGNATURE
+from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
 SIZE_LIMIT_BYTES = 2 * 1024**3  # protobuf (ONNX) and flatbuffer (TFLite) 2 GB limits
 SLIM_MAX_BYTES = 1_000_000_000  # larger graphs skip onnxslim: it needs several copies of the weights
-EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}
 
 
 class TFLiteSizeError(ValueError):

@@ -6,7 +6,7 @@
   and multiplication are supported everywhere.
 - `matmul_attention()`: while active, `torch.nn.functional.scaled_dot_product_attention` is an
   explicit `softmax(Q K^T * scale) V` with batched matmuls. That covers every attention of the stages:
-  the I2V processor's (`i2v_adapter.attention.attend` calls it), diffusers' processors for
+  the I2V processor's (`i2v_adapter.model.attention.attend` calls it), diffusers' processors for
   cross-attention, motion modules and the VAE, and transformers' CLIP. Use it where a converter would
   keep a fused attention op the target delegate cannot run.
 - `chunked_attention(max_scores_mb)`: while active, an attention whose score matrix

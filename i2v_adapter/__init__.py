@@ -1,19 +1,16 @@
-"""I2V-Adapter image-to-video diffusion, from PyTorch to phones.
+"""I2V-Adapter on an AnimateDiff UNet, in PyTorch.
 
-Importing this package does not import torch: the configuration (`i2v_adapter.config`), the stage
-contract (`i2v_adapter.stages`), the tokenizer and the media helpers are shared with the torch-free
-runtime. The PyTorch model lives in `i2v_adapter.models`, `i2v_adapter.adapter` and
-`i2v_adapter.pipeline`.
+- `i2v_adapter.model`: the adapter's attention processors and the preset's components, built from
+  its config (`i2v_core.config`) with seeded random weights.
+- `i2v_adapter.checkpoints`: loading and saving weights (diffusers folders, motion modules, official
+  adapter files, LoRA, the shipped tiny default).
+- `i2v_adapter.pipeline`: `I2VPipeline`, image + prompt -> video.
+- `i2v_adapter.training`: training and checkpoint averaging.
+- `python -m i2v_adapter.generate`, `python -m i2v_adapter.info`: the command-line tools.
+
+The torch-free parts (config, stage contract, tokenizer, media) live in `i2v_core`.
 """
 
-__version__ = "0.1.0"
+from i2v_core import __version__
 
-import logging as _logging
-
-# Import-time messages of optional dependencies that say nothing about this project's work: torchao
-# (pulled in by diffusers and accelerate) cannot load its CUDA-only kernels on a CPU machine, then
-# registers enums with a deprecated torch API. Quietened to errors unless the user has set a level.
-_IMPORT_NOISE = ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao")
-for _name in _IMPORT_NOISE:
-    if _logging.getLogger(_name).level == _logging.NOTSET:
-        _logging.getLogger(_name).setLevel(_logging.ERROR)
+__all__ = ["__version__"]

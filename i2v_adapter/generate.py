@@ -15,20 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from .config import PRESETS, get_preset
+from i2v_core.cli import parse_lora
+from i2v_core.config import PRESETS, get_preset
+from i2v_core.media import make_test_card
 
 logger = logging.getLogger(__name__)
-
-
-def make_test_card(height: int, width: int) -> np.ndarray:
-    """`(H, W, 3)` uint8: a red disc left of centre on a blue-to-green gradient."""
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    image = np.stack([0.15 + 0.1 * xx / width, 0.3 + 0.4 * yy / height, 0.8 - 0.4 * yy / height], axis=-1)
-    disc = (xx - 0.35 * width) ** 2 + (yy - 0.5 * height) ** 2 < (0.18 * min(height, width)) ** 2
-    image[disc] = (0.9, 0.1, 0.1)
-    return np.round(image * 255).astype(np.uint8)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,17 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_lora(spec: str) -> tuple[Path, float]:
-    path, _, scale = spec.rpartition(":") if ":" in spec else (spec, "", "1.0")
-    try:
-        return Path(path), float(scale)
-    except ValueError:
-        raise ValueError(f"--lora expects PATH or PATH:SCALE with a number, got {spec!r}") from None
-
-
 def load_pipeline(args: argparse.Namespace):
     """The pipeline for the CLI's preset, from local checkpoints when given, else deterministic weights."""
-    from .pipeline import I2VPipeline
+    from i2v_adapter.pipeline import I2VPipeline
 
     cfg = get_preset(args.preset)
     if args.frames is not None:
@@ -82,7 +65,7 @@ def load_pipeline(args: argparse.Namespace):
                 "or --random-weights to run the architecture with random weights"
             )
         return I2VPipeline.from_preset(cfg, random_weights=args.random_weights)
-    from .checkpoints import load_components
+    from i2v_adapter.checkpoints.load import load_components
 
     loras = [parse_lora(s) for s in args.lora]
     components = load_components(
@@ -97,8 +80,8 @@ def load_pipeline(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> Path:
-    from . import media
-    from .pipeline import with_fsp
+    from i2v_adapter.pipeline import with_fsp
+    from i2v_core import media
 
     start = time.perf_counter()
     pipe = load_pipeline(args)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .adapter import adapter_parameters, spatial_self_attentions
-from .config import PRESETS, get_preset, tiny_image_encoder
-from .models import build_image_encoder, build_text_encoder, build_unet, build_vae
-from .stages import stage_specs
+from i2v_adapter.model.adapter import adapter_parameters, spatial_self_attentions
+from i2v_adapter.model.components import build_image_encoder, build_text_encoder, build_unet, build_vae
+from i2v_core.config import PRESETS, get_preset, tiny_image_encoder
+from i2v_core.stages import stage_specs
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def model_info(preset: str, *, with_image_encoder: bool = False) -> ModelInfo:
     """Count parameters of every stage of `preset` without allocating weights."""
     cfg = get_preset(preset)
     if with_image_encoder and cfg.image_encoder is None:
-        from .config import ImageEncoderConfig
+        from i2v_core.config import ImageEncoderConfig
 
         cfg = cfg.with_overrides(image_encoder=tiny_image_encoder() if preset == "tiny" else ImageEncoderConfig())
     with torch.device("meta"):

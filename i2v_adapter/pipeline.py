@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .config import FSPConfig, PresetConfig
-from .fsp import frame_similarity_prior
-from .models import Components, build_components
-from .preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
-from .stage_modules import stage_modules
-from .stages import stage_specs
+from i2v_adapter.checkpoints.shipped import default_components
+from i2v_adapter.model.components import Components
+from i2v_adapter.model.fsp import frame_similarity_prior
+from i2v_adapter.model.stage_modules import stage_modules
+from i2v_core.config import FSPConfig, PresetConfig
+from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
+from i2v_core.stages import stage_specs
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class I2VPipeline:
     @classmethod
     def from_preset(cls, cfg: PresetConfig, *, random_weights: bool = False) -> "I2VPipeline":
         """The preset's own weights: trained where shipped (the tiny default), else seeded random."""
-        return cls(build_components(cfg, random_weights=random_weights))
+        return cls(default_components(cfg, random_weights=random_weights))
 
     def run_stage(self, name: str, *inputs: torch.Tensor) -> torch.Tensor:
         """One stage call, inputs checked against the contract first."""
@@ -69,7 +70,7 @@ class I2VPipeline:
 
     def load_image(self, image) -> np.ndarray:
         """A path, a PIL image or an `(H, W, 3)` uint8 array -> `(H, W, 3)` uint8 at the preset size."""
-        from . import media
+        from i2v_core import media
 
         cfg = self.config
         if isinstance(image, (str, Path)):
@@ -178,7 +179,7 @@ class I2VPipeline:
 
         frames = self.decode(latents)
         if sampling.color_match if color_match is None else color_match:
-            from .colour import colour_match
+            from i2v_core.colour import colour_match
 
             frames = colour_match(frames)
         return PipelineOutput(frames=frames, latents=latents, timesteps=[int(t) for t in timesteps])

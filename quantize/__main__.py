@@ -3,7 +3,7 @@
 import logging
 import sys
 
-from .run import main
+from quantize.run import main
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")

@@ -10,7 +10,7 @@ floor raises `QuantizationParityError` with the figures, and nothing is written.
 The output manifest is the input's with, per stage, `precision` and per target the new `parity`
 (against the fp32 PyTorch stage), a `quantization` record (method, bytes, ratio to fp32, seconds),
 and at top level `precision` (the recipe name) and `quantization` (recipe, calibration, sizes,
-end-to-end video PSNR). `export.bundle.verify_bundle` accepts it and
+end-to-end video PSNR). `i2v_core.bundle.verify_bundle` accepts it and
 `runtime_py.pipeline.RuntimePipeline.from_bundle` runs it unchanged.
 """
 
@@ -25,17 +25,15 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from export.bundle import MANIFEST_NAME, bundle_files, file_record, load_manifest, sha256_file
-from export.converters import EXTENSIONS
-from export.manifest import write_manifest
-from i2v_adapter import __version__
-from i2v_adapter.media import atomic_output_dir
-
-from .calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, save_calibration
-from .context import BundleContext, check_fp32, get_calibration, load_context
-from .fidelity import measure_file, video_fidelity, video_reference
-from .recipes import TARGETS, Recipe, get_recipe
-from .sizes import weight_bytes
+from i2v_core import __version__
+from i2v_core.bundle import EXTENSIONS, MANIFEST_NAME, bundle_files, file_record, load_manifest, sha256_file
+from i2v_core.manifest import write_manifest
+from i2v_core.media import atomic_output_dir
+from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, save_calibration
+from quantize.context import BundleContext, check_fp32, get_calibration, load_context
+from quantize.fidelity import measure_file, video_fidelity, video_reference
+from quantize.recipes import TARGETS, Recipe, get_recipe
+from quantize.sizes import weight_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +79,8 @@ def check_request(bundle_dir, recipe: Recipe, out_dir, *, overwrite: bool, targe
 
 
 def _quantize_file(ctx: BundleContext, recipe: Recipe, stage: str, target: str, dst: Path, calib, work: Path) -> dict:
-    from .onnx_backend import quantize_onnx
-    from .tflite_backend import quantize_tflite
+    from quantize.onnx_backend import quantize_onnx
+    from quantize.tflite_backend import quantize_tflite
 
     src = ctx.stage_file(stage, target)
     stage_recipe = recipe.for_stage(stage)

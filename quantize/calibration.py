@@ -2,7 +2,7 @@
 
 Static recipes calibrate activation ranges on what the stages really see: `I2VPipeline` is run over
 a few images (the built-in test card, then first frames of procedural clips from
-`i2v_adapter.data.SyntheticClips`) with their prompts, and every stage call's inputs are recorded:
+`i2v_adapter.training.data.SyntheticClips`) with their prompts, and every stage call's inputs are recorded:
 the token ids of prompt and negative prompt, the input images, the UNet's latents, timesteps and text
 states at each timestep the sampler visits, and the latents the VAE decoder gets. Each stage keeps at
 most `max_per_stage` calls, evenly spread (so the UNet keeps early and late timesteps).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_adapter.stages import StageSpec
+from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,8 @@ class CalibrationSet:
 
 def calibration_images(height: int, width: int, count: int, seed: int, prompts=DEFAULT_PROMPTS) -> list[tuple[np.ndarray, str]]:
     """`[(image (H, W, 3) uint8, prompt)]`: the test card with `prompts[0]`, then procedural first frames."""
-    from i2v_adapter.data import SyntheticClips
-    from i2v_adapter.generate import make_test_card
+    from i2v_adapter.training.data import SyntheticClips
+    from i2v_core.media import make_test_card
 
     items = [(make_test_card(height, width), prompts[0])]
     if count > 1:

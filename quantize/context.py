@@ -7,11 +7,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from export.bundle import BundleError, verify_bundle
-from i2v_adapter.stages import StageSpec
-
-from .calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, load_calibration, record_calibration
-from .fidelity import StageReference, check_reference, reference_components, stage_references
+from i2v_core.bundle import BundleError, verify_bundle
+from i2v_core.stages import StageSpec
+from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, load_calibration, record_calibration
+from quantize.fidelity import StageReference, check_reference, reference_components, stage_references
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +20,7 @@ class BundleContext:
     bundle: Path
     manifest: dict
     specs: dict[str, StageSpec]
-    components: object  # i2v_adapter.models.Components
+    components: object  # i2v_adapter.model.components.Components
     refs: dict[str, StageReference]
     guided_batch_size: int
     _pipe: object = field(default=None, repr=False)
@@ -63,7 +62,7 @@ def check_fp32(manifest: dict, bundle: Path) -> None:
 
 def load_context(bundle_dir: str | Path) -> BundleContext:
     """Verify the bundle (files, sizes, sha256), rebuild its PyTorch reference, check it against the files."""
-    from i2v_adapter.stage_modules import stage_modules
+    from i2v_adapter.model.stage_modules import stage_modules
 
     bundle = Path(bundle_dir)
     manifest = verify_bundle(bundle)

@@ -1,7 +1,7 @@
 """The fp32 PyTorch reference of a bundle, and fidelity figures of quantized stage files against it.
 
 - Per stage: the export's parity inputs (`StageSpec.sample_inputs(seed)`) run through the quantized
-  file in its runtime and through the PyTorch stage module: PSNR and max-abs (`export.parity.measure`),
+  file in its runtime and through the PyTorch stage module: PSNR and max-abs (`i2v_core.parity.measure`),
   and for the UNet the cond - uncond guidance delta correlation and standard deviations.
 - End to end: `RuntimePipeline` over the quantized bundle against `I2VPipeline` in fp32, on the same
   image, prompt, initial noise and FSP mask: PSNR of the generated frames (uint8, peak 255).
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from export import parity as parity_lib
-from export.runners import RUNNERS
-from i2v_adapter.config import AttentionVariant
-from i2v_adapter.stages import StageSpec
+from i2v_core import parity as parity_lib
+from i2v_core.config import AttentionVariant
+from i2v_core.runners import RUNNERS
+from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,10 @@ def reference_components(manifest: dict):
     cfg = reference_config(manifest)
     weights = manifest.get("weights", {})
     if weights.get("source") != "checkpoints":
-        from i2v_adapter.shipped import build_recorded
+        from i2v_adapter.checkpoints.shipped import build_recorded
 
         return build_recorded(cfg, weights)
-    from i2v_adapter.checkpoints import load_components
+    from i2v_adapter.checkpoints.load import load_components
 
     paths = weights.get("checkpoints", {})
     loras = [Path(p) for k, p in sorted(paths.items()) if k.startswith("lora[")]
@@ -127,7 +127,7 @@ def video_reference(pipe, seed: int = VIDEO_SEED, prompt: str = VIDEO_PROMPT) ->
     """`I2VPipeline` on the test card with explicit noise and mask drawn from `numpy` (`seed`)."""
     import torch
 
-    from i2v_adapter.generate import make_test_card
+    from i2v_core.media import make_test_card
     from runtime_py.fsp import sample_mask
 
     cfg = pipe.config

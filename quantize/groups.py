@@ -5,7 +5,7 @@ group must be computable from what the files carry:
 
 - ONNX node names from torch's exporter: `/unet/down_blocks.0/attentions.0/transformer_blocks.0/attn1/MatMul`
   -> module path `down_blocks.0/attentions.0/...` (the stage's root module and the op name dropped).
-- TFLite tensor names from litert-torch: `export.converters._NamedOutputs/i2v_adapter.stage_modules.UNetStage_module/
+- TFLite tensor names from litert-torch: `export.converters._NamedOutputs/i2v_adapter.model.stage_modules.UNetStage_module/
   diffusers...UNetMotionModel_unet/diffusers...CrossAttnDownBlockMotion_0/...;1` -> `CrossAttnDownBlockMotion_0/...`
   (each component is `<class>_<attribute>`; the wrapper, stage and root model components dropped).
 
@@ -74,7 +74,7 @@ def _matches(path: tuple[str, ...] | None, group: tuple[str, ...]) -> bool:
 def members(names: Iterable[str], fmt: str, groups: Iterable[str], stage: str) -> list[str]:
     """The names inside any of `groups` (a group is a module-path prefix, at any depth; `<module>/.`
     is the ops directly in that module). `ValueError` names the groups that match nothing."""
-    from i2v_adapter.errors import preview_names
+    from i2v_core.errors import preview_names
 
     wanted = {g: tuple(g.split("/")) for g in groups}
     paths = [(n, module_path(n, fmt)) for n in names]

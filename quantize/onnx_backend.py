@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .groups import GROUP_DEPTH, for_format, group_members, members
-from .recipes import Activations, StageRecipe, Weights
+from quantize.groups import GROUP_DEPTH, for_format, group_members, members
+from quantize.recipes import Activations, StageRecipe, Weights
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
-from i2v_adapter.stages import STAGE_NAMES
+from i2v_core.stages import STAGE_NAMES
 
 TARGETS = ("onnx", "tflite")
 

@@ -17,14 +17,13 @@ import logging
 import sys
 from pathlib import Path
 
-from export.bundle import BundleError
-
-from .api import QuantizationParityError, quantize_bundle, resolve_recipe
-from .calibration import CalibrationConfig
-from .fidelity import ReferenceMismatchError
-from .recipes import RECIPES, TARGETS, Recipe, UnsupportedRecipeError, parse_stage_override
-from .report import format_quantized_summary
-from .sensitivity import keep_float_from_report
+from i2v_core.bundle import BundleError
+from quantize.api import QuantizationParityError, quantize_bundle, resolve_recipe
+from quantize.calibration import CalibrationConfig
+from quantize.fidelity import ReferenceMismatchError
+from quantize.recipes import RECIPES, TARGETS, Recipe, UnsupportedRecipeError, parse_stage_override
+from quantize.report import format_quantized_summary
+from quantize.sensitivity import keep_float_from_report
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +87,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from i2v_adapter.cli import run_main
+    from i2v_core.cli import run_main
 
     run_main(main, verbose_loggers=("quantize",))

@@ -26,12 +26,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from export.bundle import BundleError
-from i2v_adapter.media import atomic_output_dir
-
-from .fidelity import ReferenceMismatchError, measure_file
-from .groups import GROUP_DEPTH
-from .recipes import RECIPES, Recipe, UnsupportedRecipeError
+from i2v_core.bundle import BundleError
+from i2v_core.media import atomic_output_dir
+from quantize.fidelity import ReferenceMismatchError, measure_file
+from quantize.groups import GROUP_DEPTH
+from quantize.recipes import RECIPES, Recipe, UnsupportedRecipeError
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ class GroupFigure:
 
 
 def _groups(src: Path, stage: str, target: str, depth: int) -> list[str]:
-    from . import onnx_backend, tflite_backend
+    from quantize import onnx_backend, tflite_backend
 
     backend = onnx_backend if target == "onnx" else tflite_backend
     return list(backend.stage_groups(src, stage, depth))
@@ -60,8 +59,8 @@ def _figure(group: str, parity, baseline: float) -> GroupFigure:
 
 def sweep_target(session, recipe: Recipe, stage: str, target: str, *, depth: int = GROUP_DEPTH, progress: bool = True) -> dict:
     """The per-group figures of one stage in one target, sorted by drop (largest first)."""
-    from .onnx_backend import quantize_onnx
-    from .tflite_backend import build_quantizer, calibrate, quantize_tflite, static_float_scopes
+    from quantize.onnx_backend import quantize_onnx
+    from quantize.tflite_backend import build_quantizer, calibrate, quantize_tflite, static_float_scopes
 
     ctx = session.context
     src, ref = ctx.stage_file(stage, target), ctx.refs[stage]
@@ -212,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .api import QuantizeSession, resolve_recipe
+    from quantize.api import QuantizeSession, resolve_recipe
 
     args = build_parser().parse_args(argv)
     try:

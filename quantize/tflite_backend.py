@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from export.runners import TFLITE_SIGNATURE
-
-from .groups import GROUP_DEPTH, for_format, group_members, members, tflite_scope_regex
-from .recipes import Activations, StageRecipe, Weights
+from i2v_core.runners import TFLITE_SIGNATURE
+from quantize.groups import GROUP_DEPTH, for_format, group_members, members, tflite_scope_regex
+from quantize.recipes import Activations, StageRecipe, Weights
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 - `load_music`: decode any audio file FFmpeg reads (WAV, MP3, M4A/AAC, FLAC, OGG, ...), resample
   to stereo float at 44.1 or 48 kHz, trim to the video's length and fade out its end. The result is
-  a `media.AudioTrack`, which `i2v_adapter.media.write_video` muxes into the MP4 as AAC.
+  a `media.AudioTrack`, which `i2v_core.media.write_video` muxes into the MP4 as AAC.
 - `synthesise_track`: a short, deterministic tune (a few plucked notes, numpy) written as a 16-bit
   stereo WAV, so demos and tests need no downloaded music.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_adapter import media
-from i2v_adapter.media import AudioTrack
+from i2v_core import media
+from i2v_core.media import AudioTrack
 
 logger = logging.getLogger(__name__)
 

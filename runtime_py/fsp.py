@@ -1,4 +1,4 @@
-"""Frame Similarity Prior in numpy (paper eq. 7), the twin of `i2v_adapter.fsp`.
+"""Frame Similarity Prior in numpy (paper eq. 7), the twin of `i2v_adapter.model.fsp`.
 
     x_t0^i ~ N(alpha_t0 * D(x_0^1), sigma_t0^2 I),   D(x) = M_p * x + (1 - M_p) * GaussianBlur(x)
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from i2v_adapter.blur import check_blur_fits, gaussian_kernel1d
-from i2v_adapter.config import FSPConfig
+from i2v_core.blur import check_blur_fits, gaussian_kernel1d
+from i2v_core.config import FSPConfig
 
 
 def gaussian_blur(x: np.ndarray, kernel_size: int, sigma: float) -> np.ndarray:

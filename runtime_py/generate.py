@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_adapter import media
-from i2v_adapter.preprocess import image_to_unit_range
-
-from .overlay import POSITIONS, TextOverlay, apply_overlay
-from .schedulers import SCHEDULERS
+from i2v_core import media
+from i2v_core.preprocess import image_to_unit_range
+from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay
+from runtime_py.schedulers import SCHEDULERS
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ def fsp_config(pipe, options: GenerateOptions):
 
 def load_input_image(pipe, options: GenerateOptions) -> np.ndarray:
     if options.image is None:
-        from i2v_adapter.generate import make_test_card
+        from i2v_core.media import make_test_card
 
         return make_test_card(*pipe.image_size)
     return pipe.load_image(options.image)
@@ -163,7 +162,7 @@ def load_input_image(pipe, options: GenerateOptions) -> np.ndarray:
 
 def prepare(options: GenerateOptions) -> Prepared:
     """Every check that can fail, in order of cost; loads the bundle (hashes) but runs no model."""
-    from .pipeline import RuntimePipeline
+    from runtime_py.pipeline import RuntimePipeline
 
     outputs = output_paths(options)
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
@@ -181,7 +180,7 @@ def prepare(options: GenerateOptions) -> Prepared:
         options.overlay.verify(duration)
     audio = None
     if options.music is not None:
-        from .audio import load_music
+        from runtime_py.audio import load_music
 
         audio = load_music(options.music, duration, sample_rate=options.music_rate)
     return Prepared(pipe, image, fps, audio, outputs)

@@ -23,17 +23,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from export.bundle import load_manifest, verify_bundle
-from i2v_adapter import media
-from i2v_adapter.colour import colour_match
-from i2v_adapter.config import FSPConfig, PresetConfig, SamplingConfig, SchedulerConfig, get_preset
-from i2v_adapter.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
-from i2v_adapter.stages import StageSpec
-from i2v_adapter.tokenizer import CLIPTokenizer
-
-from .fsp import frame_similarity_prior
-from .runners import StageRunner, bundle_runner
-from .schedulers import Scheduler, make_scheduler
+from i2v_core import media
+from i2v_core.bundle import load_manifest, verify_bundle
+from i2v_core.colour import colour_match
+from i2v_core.config import FSPConfig, PresetConfig, SamplingConfig, SchedulerConfig, get_preset
+from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
+from i2v_core.stages import StageSpec
+from i2v_core.tokenizer import CLIPTokenizer
+from runtime_py.fsp import frame_similarity_prior
+from runtime_py.runners import StageRunner, bundle_runner
+from runtime_py.schedulers import Scheduler, make_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class RuntimePipeline:
 
     `specs`: the stage contract of the bundle (shapes are read from it, never restated);
     `runner`: executes stages by name; `tokenizer`: anything with `encode(text) -> (77,)` ids
-    (`i2v_adapter.tokenizer.CLIPTokenizer`); `cfg`: the preset, for its sampling, FSP and scheduler
+    (`i2v_core.tokenizer.CLIPTokenizer`); `cfg`: the preset, for its sampling, FSP and scheduler
     defaults.
     """
 

@@ -2,7 +2,7 @@
 
 `frames.png` has one column per frame and three rows: PyTorch, the runtime, and their absolute
 difference amplified x10 (black where they agree). Everything is written into a temporary folder
-that replaces `out` only when complete (`i2v_adapter.media.atomic_output_dir`).
+that replaces `out` only when complete (`i2v_core.media.atomic_output_dir`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from i2v_adapter import media
-
-from .overlay import load_font
+from i2v_core import media
+from runtime_py.overlay import load_font
 
 DIFF_GAIN = 10
 LABEL_WIDTH = 72
@@ -102,7 +101,7 @@ def _metrics_markdown(metrics: dict) -> list[str]:
     keys = ["flow_score", "warping_error", "first_frame_ssim", "first_frame_psnr_db"]
     with_clip = all("clip_cosine" in m for m in metrics.values())
     keys += ["clip_cosine"] if with_clip else []
-    clip = ("CLIP cosine: mean over frames 1..F-1 vs the input image (runtime_py/clip_score.py)." if with_clip
+    clip = ("CLIP cosine: mean over frames 1..F-1 vs the input image (evaluation/clip_score.py)." if with_clip
             else "CLIP similarity is not computed (pass --clip with a local CLIP checkpoint).")
     lines = ["", "## Video metrics", "",
              f"Flow: OpenCV {metrics['pytorch']['flow_method'].upper()} (a proxy for the paper's RAFT). FlowScore in "

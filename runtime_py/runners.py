@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from i2v_adapter.stages import StageSpec
+from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from i2v_adapter.config import SchedulerConfig
+from i2v_core.config import SchedulerConfig
 
 SPACINGS = ("leading", "linspace", "trailing")
 _F32 = np.float32

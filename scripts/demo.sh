@@ -22,7 +22,7 @@ echo "== 3/4 generate (runtime_py, LiteRT)"
     --text "I2V-Adapter on a phone" --text-start 0.25 --music "$OUT/music.wav" --gif \
     --out "$OUT/video.mp4" --overwrite --quiet
 echo "== 4/4 verify against PyTorch"
-"$PY" -m runtime_py.verify --bundle "$OUT/bundle" --backend tflite "${ver_image[@]}" --prompt "$PROMPT" \
+"$PY" -m evaluation.verify --bundle "$OUT/bundle" --backend tflite "${ver_image[@]}" --prompt "$PROMPT" \
     --out "$OUT/verify" --overwrite --quiet
 
 echo

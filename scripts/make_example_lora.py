@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from i2v_adapter.config import PRESETS, get_preset
-from i2v_adapter.lora import lora_targets
-from i2v_adapter.models import build_unet
+from i2v_adapter.checkpoints.lora import lora_targets
+from i2v_adapter.model.components import build_unet
+from i2v_core.config import PRESETS, get_preset
 
 
 def example_lora(preset: str, rank: int, seed: int, std: float) -> dict[str, torch.Tensor]:

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/make_figures.py --weights DIR --out /tmp/figures  # another weights folder
 
 Clips are not picked by how well they turn out: by default the first `--count` held-out clips
-(`i2v_adapter.ablation`, seed 90210) whose caption is a translation, each generated with the
+(`evaluation.ablation`, seed 90210) whose caption is a translation, each generated with the
 ablation's seed (its index), so the figures show what the ablation's table measures.
 
 - `tiny_samples.png`: per clip three rows of F frames: the base T2V model (no adapter, no FSP), the
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_adapter.ablation import TRANSLATIONS, generate_variant, held_out_clips, pipelines
-from i2v_adapter.config import get_preset
-from i2v_adapter.media import write_image, write_video
+from evaluation.ablation import TRANSLATIONS, generate_variant, held_out_clips, pipelines
+from i2v_core.config import get_preset
+from i2v_core.media import write_image, write_video
+
 
 def translating_clips(count: int, clips) -> list[int]:
     """Indices of the first `count` of `clips` (`ablation.held_out_clips`) that move a shape right, left, up or down."""
@@ -47,9 +48,9 @@ def vae_colours(components) -> tuple[np.ndarray, dict[str, float]]:
     """`(2H, 7W, 3)` inputs over reconstructions, and `{"red/green": cosine, ...}` of the centre latents."""
     import torch
 
-    from i2v_adapter.data import COLOURS
-    from i2v_adapter.preprocess import image_to_unit_range, unit_range_to_uint8
-    from i2v_adapter.stage_modules import stage_modules
+    from i2v_adapter.model.stage_modules import stage_modules
+    from i2v_adapter.training.data import COLOURS
+    from i2v_core.preprocess import image_to_unit_range, unit_range_to_uint8
 
     cfg, stages = components.config, stage_modules(components)
     yy, xx = np.mgrid[0:cfg.height, 0:cfg.width]

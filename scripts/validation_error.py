@@ -5,13 +5,13 @@
 
 Validation clips are procedural clips of `--seed` (777; training used 0 to 5, the ablation's held-out
 set 90210); of the first `--count`, the ones that translate are scored, each with its own caption,
-the opposite direction, the other axis and no caption (`i2v_adapter.ablation.caption_effect`), at the ablation's
+the opposite direction, the other axis and no caption (`evaluation.ablation.caption_effect`), at the ablation's
 fixed timesteps. `--objective t2v` noises every frame (what the T2V stage trains), `adapter` keeps
 frame 0 clean and scores frames 1..F-1 (what the adapter stage trains). `--measure first-step`
 scores instead the clean latent predicted at the sampler's first DDIM step from pure noise
-(`i2v_adapter.ablation.first_step_error`): there a T2V model has nothing but the caption to go on;
+(`evaluation.ablation.first_step_error`): there a T2V model has nothing but the caption to go on;
 with `--objective adapter` it also prints the error of copying frame 0 (`copy_first_frame_error`).
-`--measure direction` samples videos instead (`i2v_adapter.ablation.direction_following`).
+`--measure direction` samples videos instead (`evaluation.ablation.direction_following`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from i2v_adapter.ablation import (
-    SHIPPED_CAPTIONS, TRANSLATIONS, caption_effect, caption_table, copy_first_frame_error, denoising_error, direction_following,
+from evaluation.ablation import (
+    SHIPPED_CAPTIONS,
+    TRANSLATIONS,
+    caption_effect,
+    caption_table,
+    copy_first_frame_error,
+    denoising_error,
+    direction_following,
     first_step_error,
-    held_out_clips, pipelines,
+    held_out_clips,
+    pipelines,
 )
-from i2v_adapter.config import get_preset
-from i2v_adapter.data import CAPTION_STYLES, START_STYLES
-from i2v_adapter.shipped import load_trained
+from i2v_adapter.checkpoints.shipped import load_trained
+from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES
+from i2v_core.config import get_preset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     captions, start = SHIPPED_CAPTIONS, "edge"
     if args.train_config is not None:
-        from i2v_adapter.train_config import TrainConfig
+        from i2v_adapter.training.config import TrainConfig
 
         tcfg = TrainConfig.from_json(args.train_config)
         cfg, captions, start = tcfg.preset_config(), tcfg.synthetic_captions, tcfg.synthetic_start  # e.g. v

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from i2v_adapter.config import get_preset
+from i2v_core.config import get_preset
 
 RUN_LARGE = os.environ.get("RUN_LARGE_TESTS") == "1"
 

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from i2v_adapter.adapter import (
+from i2v_adapter.info import model_info
+from i2v_adapter.model.adapter import (
     FirstFrameAttnProcessor,
     adapter_parameters,
     adapter_processors,
@@ -14,10 +15,9 @@ from i2v_adapter.adapter import (
     set_attention_variant,
     spatial_self_attentions,
 )
-from i2v_adapter.attention import first_frame_fused
-from i2v_adapter.config import AttentionVariant
-from i2v_adapter.info import model_info
-from i2v_adapter.models import build_motion_unet
+from i2v_adapter.model.attention import first_frame_fused
+from i2v_adapter.model.components import build_motion_unet
+from i2v_core.config import AttentionVariant
 
 
 def _inputs(cfg, seed=0):

@@ -58,7 +58,7 @@ def test_vector_set_is_complete_and_small(fresh):
 
 
 def test_bundle_manifest_verifies_with_the_python_reader(fresh):
-    from export.bundle import verify_bundle
+    from i2v_core.bundle import verify_bundle
 
     manifest = verify_bundle(fresh / "bundle")
     assert manifest["preset"]["config"]["num_frames"] == 3

@@ -6,9 +6,9 @@ import pytest
 import safetensors
 import torch
 
-from i2v_adapter.average import average_files, last_checkpoint_files, main
-from i2v_adapter.checkpoints import load_safetensors, save_safetensors
-from i2v_adapter.errors import CheckpointError
+from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
+from i2v_adapter.training.average import average_files, last_checkpoint_files, main
+from i2v_core.errors import CheckpointError
 
 
 def _run(tmp_path, steps=(250, 500, 750), name="unet.safetensors"):

@@ -20,8 +20,8 @@ from benchmarks.options import BenchmarkOptions, plan_benchmark
 from benchmarks.results import SCHEMA, load_results
 from benchmarks.run import run_benchmark
 from benchmarks.stats import LatencyStats
-from i2v_adapter.config import get_preset
-from i2v_adapter.stages import StageSpec, stage_specs
+from i2v_core.config import get_preset
+from i2v_core.stages import StageSpec, stage_specs
 
 FAKE_ADB = Path(__file__).parent / "fake_adb"
 RUN_STAGES = ("vae_decoder",)

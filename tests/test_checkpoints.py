@@ -10,30 +10,29 @@ import pytest
 import torch
 from diffusers import MotionAdapter, UNet2DConditionModel
 
-from i2v_adapter.adapter import adapter_processors, i2v_adapter_state_dict, save_i2v_adapter
-from i2v_adapter.checkpoints import (
+from i2v_adapter.checkpoints.convert import (
+    ip_adapter_plus_to_diffusers,
+    ip_adapter_plus_to_original,
+    motion_diffusers_to_original,
+    motion_original_to_diffusers,
+)
+from i2v_adapter.checkpoints.convert import (
+    main as convert_main,
+)
+from i2v_adapter.checkpoints.io import load_safetensors, save_i2v_adapter, save_safetensors
+from i2v_adapter.checkpoints.load import (
     ip_adapter_layer_names,
     load_adapter_weights,
     load_components,
     load_ip_adapter,
     load_lora_file,
     load_motion_adapter,
-    load_safetensors,
     load_sd15_folder,
     load_unet,
-    save_safetensors,
 )
-from i2v_adapter.config import get_preset, tiny_image_encoder
-from i2v_adapter.convert import (
-    ip_adapter_plus_to_diffusers,
-    ip_adapter_plus_to_original,
-    main as convert_main,
-    motion_diffusers_to_original,
-    motion_original_to_diffusers,
-)
-from i2v_adapter.errors import CheckpointError
-from i2v_adapter.lora import fuse_lora, lora_targets
-from i2v_adapter.models import (
+from i2v_adapter.checkpoints.lora import fuse_lora, lora_targets
+from i2v_adapter.model.adapter import adapter_processors, i2v_adapter_state_dict
+from i2v_adapter.model.components import (
     build_motion_unet,
     build_text_encoder,
     build_unet,
@@ -42,6 +41,8 @@ from i2v_adapter.models import (
     seeded,
     unet2d_kwargs,
 )
+from i2v_core.config import get_preset, tiny_image_encoder
+from i2v_core.errors import CheckpointError
 
 TO_Q = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
 PROJ_IN = "down_blocks.0.attentions.0.proj_in"  # a 1x1 convolution in SD1.5's layout
@@ -125,7 +126,7 @@ def test_save_copies_views_and_shared_tensors(tmp_path):
     "content, expected",
     [
         (b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!", "corrupt or truncated"),
-        (b"PK\x03\x04 a zip, as torch.save writes", "python -m i2v_adapter.convert"),
+        (b"PK\x03\x04 a zip, as torch.save writes", "python -m i2v_adapter.checkpoints.convert"),
     ],
 )
 def test_unreadable_safetensors_names_the_path(tmp_path, content, expected):
@@ -169,7 +170,7 @@ def test_official_pth_converts_and_loads_identically(cfg, trained_unet, tmp_path
     pth = tmp_path / "i2v_module.pth"
     torch.save(official, pth)
     fresh = build_unet(cfg)
-    with pytest.raises(CheckpointError, match="python -m i2v_adapter.convert"):
+    with pytest.raises(CheckpointError, match="python -m i2v_adapter.checkpoints.convert"):
         load_adapter_weights(fresh, pth)
     out = tmp_path / "i2v_module.safetensors"
     assert convert_main([str(pth), str(out)]) == 0
@@ -375,7 +376,7 @@ def test_lora_fuse_matches_hand_computation(cfg, layout, tmp_path, caplog):
     before = {n: m.weight.detach().clone() for n, m in lora_targets(unet).items()}
     factors, alpha, scale = _lora_factors(seed=11), 1.5, 0.7
     path = save_safetensors(_lora_state(layout, factors, alpha), tmp_path / f"style_{layout}.safetensors")
-    with caplog.at_level("INFO", logger="i2v_adapter.lora"):
+    with caplog.at_level("INFO", logger="i2v_adapter.checkpoints.lora"):
         fused = load_lora_file(unet, path, scale)
     assert "skipped 1 text-encoder LoRA tensors" in caplog.text
     assert fused == [PROJ_IN, TO_Q]
@@ -442,7 +443,7 @@ def test_ip_adapter_plus_original_layout_loads(cfg, tmp_path):
 
 
 def test_load_unet_with_motion_only_builds_the_spatial_unet(cfg, motion, caplog):
-    with caplog.at_level("WARNING", logger="i2v_adapter.checkpoints"):
+    with caplog.at_level("WARNING", logger="i2v_adapter.checkpoints.load"):
         unet = load_unet(cfg, motion_adapter=motion)
     assert "spatial UNet gets deterministic random weights" in caplog.text
     with seeded(cfg.seed, "unet"):
@@ -453,7 +454,7 @@ def test_load_unet_with_motion_only_builds_the_spatial_unet(cfg, motion, caplog)
 
 
 def test_load_components_from_files(cfg, sd15_folder, spatial_unet, motion, trained_unet, tmp_path):
-    pytest.importorskip("i2v_adapter.tokenizer")
+    pytest.importorskip("i2v_core.tokenizer")
     mm = save_safetensors(motion_diffusers_to_original(motion.state_dict()), tmp_path / "mm.safetensors")
     adapter = save_i2v_adapter(trained_unet, tmp_path / "adapter.safetensors")
     lora = save_safetensors(_lora_state("kohya", _lora_factors(seed=12), 2.0), tmp_path / "style.safetensors")

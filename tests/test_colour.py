@@ -1,9 +1,9 @@
-"""LAB conversions, histogram matching and frame colour matching (`i2v_adapter.colour`)."""
+"""LAB conversions, histogram matching and frame colour matching (`i2v_core.colour`)."""
 
 import numpy as np
 import pytest
 
-from i2v_adapter.colour import colour_match, lab_to_rgb, match_histogram, rgb_to_lab
+from i2v_core.colour import colour_match, lab_to_rgb, match_histogram, rgb_to_lab
 
 
 def scene(height: int = 48, width: int = 64) -> np.ndarray:

@@ -5,7 +5,6 @@ The tiny bundles are built once per module (one per target); each takes seconds 
 """
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,16 +16,17 @@ import numpy as np
 import pytest
 import torch
 
-from export import exporter, parity
+from export import exporter
 from export.build import main
-from export.bundle import BundleError, load_manifest, sha256_file, verify_bundle
 from export.chunking import chunks_needed, plan_chunks
 from export.converters import TFLiteSizeError, weight_bytes
 from export.exporter import Checkpoints, ExportOptions, export_bundle, plan_export
 from export.graph_options import DecomposedGroupNorm, decompose_groupnorm, sdpa_as_matmul
-from i2v_adapter.config import get_preset
-from i2v_adapter.stages import stage_specs
-from i2v_adapter.tokenizer import CLIPTokenizer
+from i2v_core import parity
+from i2v_core.bundle import BundleError, load_manifest, sha256_file, verify_bundle
+from i2v_core.config import get_preset
+from i2v_core.stages import stage_specs
+from i2v_core.tokenizer import CLIPTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ["text_encoder", "vae_encoder", "unet", "vae_decoder"]
@@ -86,7 +86,7 @@ def test_manifest_records_config_and_defaults(onnx_bundle):
     assert m["preset"] == {"name": "tiny", "config": json.loads(json.dumps(cfg.to_dict()))}
     assert m["scheduler"]["beta_start"] == 0.00085 and m["scheduler"]["class_name"] == "DDIMScheduler"
     assert m["fsp"]["mask_p"] == 0.5 and m["sampling"]["num_inference_steps"] == 10
-    from i2v_adapter.shipped import shipped_record
+    from i2v_adapter.checkpoints.shipped import shipped_record
 
     assert m["weights"] == {"source": "embedded-default", "seed": 0, "trained": shipped_record(get_preset("tiny"))}
     assert m["weights"]["trained"]["folder"] == "i2v_adapter/weights/tiny"  # the trained default, by hash
@@ -167,7 +167,7 @@ def test_verify_bundle_names_the_tampered_file(onnx_bundle, tmp_path):
 
 def test_bundle_reading_is_torch_free():
     code = (
-        "import sys; import export.bundle, export.manifest, export.parity, export.runners, export.measure; "
+        "import sys; import i2v_core.bundle, i2v_core.manifest, i2v_core.parity, i2v_core.runners, i2v_core.measure; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
@@ -185,7 +185,7 @@ def test_psnr_is_relative_to_the_reference_range():
 
 def test_parity_failure_fails_the_build_and_writes_nothing(tmp_path, monkeypatch):
     def swapped_cfg(path, feeds, names):  # cond and uncond exchanged: PSNR and guidance both fail
-        from export.runners import run_onnx
+        from i2v_core.runners import run_onnx
 
         result = run_onnx(path, feeds, names)
         return {k: v[::-1].copy() for k, v in result.items()}
@@ -235,9 +235,10 @@ def test_interrupted_cli_leaves_no_bundle(tmp_path):
 
 
 def test_adapter_checkpoint_is_what_gets_exported(onnx_bundle, tmp_path):
-    from export.runners import run_onnx
-    from i2v_adapter.adapter import adapter_parameters, save_i2v_adapter
-    from i2v_adapter.models import build_unet
+    from i2v_adapter.checkpoints.io import save_i2v_adapter
+    from i2v_adapter.model.adapter import adapter_parameters
+    from i2v_adapter.model.components import build_unet
+    from i2v_core.runners import run_onnx
 
     unet = build_unet(get_preset("tiny"))
     gen = torch.Generator().manual_seed(1)
@@ -392,8 +393,8 @@ def test_chunk_plan_is_contiguous_balanced_and_exact():
 def test_chunks_reproduce_the_unet_exactly(image):
     from export.chunking import build_chunks, run_chunks
     from i2v_adapter.info import tiny_image_encoder
-    from i2v_adapter.models import build_components
-    from i2v_adapter.stage_modules import sample_torch_inputs, stage_modules
+    from i2v_adapter.model.components import build_components
+    from i2v_adapter.model.stage_modules import sample_torch_inputs, stage_modules
 
     cfg = get_preset("tiny")
     if image:

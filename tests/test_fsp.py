@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from i2v_adapter.config import FSPConfig
-from i2v_adapter.fsp import degrade, frame_similarity_prior, gaussian_blur, gaussian_kernel1d, sample_mask
-from i2v_adapter.models import build_scheduler
+from i2v_adapter.model.components import build_scheduler
+from i2v_adapter.model.fsp import degrade, frame_similarity_prior, gaussian_blur, gaussian_kernel1d, sample_mask
+from i2v_core.config import FSPConfig
 
 
 @pytest.fixture

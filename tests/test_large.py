@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from i2v_adapter.adapter import adapter_parameters
-from i2v_adapter.config import AttentionVariant, get_preset
-from i2v_adapter.models import build_unet
-from i2v_adapter.stage_modules import UNetStage, sample_torch_inputs
-from i2v_adapter.stages import stage_specs
+from i2v_adapter.model.adapter import adapter_parameters
+from i2v_adapter.model.components import build_unet
+from i2v_adapter.model.stage_modules import UNetStage, sample_torch_inputs
+from i2v_core.config import AttentionVariant, get_preset
+from i2v_core.stages import stage_specs
 
 pytestmark = pytest.mark.large
 

@@ -1,4 +1,4 @@
-"""Image input, video and image output, atomic writes (`i2v_adapter.media`)."""
+"""Image input, video and image output, atomic writes (`i2v_core.media`)."""
 
 import logging
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from i2v_adapter import media
+from i2v_core import media
 
 
 def moving_gradient(frames: int = 8, height: int = 64, width: int = 64) -> np.ndarray:
@@ -315,7 +315,7 @@ def test_centre_crop_keeps_the_middle(tmp_path, transpose):
 def test_non_square_target_and_upscale_warning(tmp_path, caplog):
     path = tmp_path / "small.png"
     Image.fromarray(moving_gradient(1, 20, 30)[0]).save(path)
-    with caplog.at_level(logging.WARNING, logger="i2v_adapter.media"):
+    with caplog.at_level(logging.WARNING, logger="i2v_core.media"):
         out = media.load_image(path, height=48, width=96)
     assert out.shape == (48, 96, 3)
     assert "upscaling its 30x15 centre crop to 96x48" in caplog.text

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from i2v_adapter.generate import main as generate_main
-from i2v_adapter.generate import make_test_card
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
+from i2v_core.media import make_test_card
 
 PROMPT = "a red ball rolls to the right"
 
 
 @pytest.fixture(scope="module")
 def pipe():
-    from i2v_adapter.config import get_preset
+    from i2v_core.config import get_preset
 
     return I2VPipeline.from_preset(get_preset("tiny"))
 
@@ -93,7 +93,7 @@ def test_generate_cli_reports_missing_image(tmp_path, capsys):
 
 
 def test_pipeline_with_content_adapter(tiny_cfg, image):
-    from i2v_adapter.config import tiny_image_encoder
+    from i2v_core.config import tiny_image_encoder
 
     pipe_ip = I2VPipeline.from_preset(tiny_cfg.with_overrides(image_encoder=tiny_image_encoder()))
     assert "image_encoder" in pipe_ip.stages

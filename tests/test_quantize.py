@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.bundle import BundleError, verify_bundle
 from export.exporter import ExportOptions, export_bundle
-from export.parity import psnr_db
+from i2v_core.bundle import BundleError, verify_bundle
+from i2v_core.parity import psnr_db
 from quantize.api import QuantizationParityError, QuantizeSession, quantize_bundle
 from quantize.recipes import (
     DEFAULT_RECIPES,
@@ -143,7 +143,7 @@ def test_layer_groups_from_both_formats():
     }
     assert members(onnx_names, "onnx", ["up_blocks.1"], "unet") == onnx_names[:2]  # a prefix takes the whole block
     assert members(onnx_names, "onnx", ["up_blocks.1/."], "unet") == onnx_names[:1]
-    tfl = ("export.converters._NamedOutputs/i2v_adapter.stage_modules.UNetStage_module/diffusers.x.UNetMotionModel_unet/"
+    tfl = ("export.converters._NamedOutputs/i2v_adapter.model.stage_modules.UNetStage_module/diffusers.x.UNetMotionModel_unet/"
            "diffusers.x.CrossAttnDownBlockMotion_0/diffusers.models.resnet.ResnetBlock2D_0/torch.nn.modules.conv.Conv2d_conv1;1")
     assert group_members([tfl, "serving_default_sample"], "tflite", depth=1) == {"CrossAttnDownBlockMotion_0": [tfl]}
     with pytest.raises(ValueError, match=r"unet \(tflite\): unknown layer group\(s\) \['down_blocks.0'\]"):

@@ -1,5 +1,5 @@
 """The torch-free runtime core against its PyTorch twins: schedulers vs diffusers per step, FSP vs
-`i2v_adapter.fsp`, stage runners' contract checks, no torch on import, and the whole tiny pipeline
+`i2v_adapter.model.fsp`, stage runners' contract checks, no torch on import, and the whole tiny pipeline
 vs `I2VPipeline` on identical noise and mask. (The tests may import torch; `runtime_py` may not.)"""
 
 import subprocess
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from i2v_adapter import fsp as torch_fsp
-from i2v_adapter.config import FSPConfig, SchedulerConfig, get_preset
-from i2v_adapter.generate import make_test_card
+from i2v_adapter.model import fsp as torch_fsp
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
-from i2v_adapter.stages import StageSpec, TensorSpec
+from i2v_core.config import FSPConfig, SchedulerConfig, get_preset
+from i2v_core.media import make_test_card
+from i2v_core.stages import StageSpec, TensorSpec
 from runtime_py import fsp as np_fsp
 from runtime_py.pipeline import RuntimePipeline
 from runtime_py.runners import CallableRunner, LiteRTRunner, OnnxRunner, StageRunner
@@ -427,17 +427,17 @@ def test_runtime_pipeline_refuses_bad_input(pipes):
         runtime(make_test_card(128, 128), PROMPT, steps=1, fsp=FSPConfig(enabled=False), noise=wrong, progress=False)
 
 
-# --- bundle glue (a hand-made bundle in the layout of export.manifest; models load lazily) ------
+# --- bundle glue (a hand-made bundle in the layout of i2v_core.manifest; models load lazily) ------
 
 
 def write_fake_bundle(root, cfg):
-    """Manifest, tokenizer and placeholder model files for `cfg`, hashes as `export.bundle` records them."""
+    """Manifest, tokenizer and placeholder model files for `cfg`, hashes as `i2v_core.bundle` records them."""
     import dataclasses
     import json
 
-    from export.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record
-    from i2v_adapter.stages import stage_specs
-    from i2v_adapter.tokenizer import CLIPTokenizer
+    from i2v_core.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record
+    from i2v_core.stages import stage_specs
+    from i2v_core.tokenizer import CLIPTokenizer
 
     root.mkdir()
     CLIPTokenizer.from_bpe_file().save_pretrained_files(root / "tokenizer")
@@ -461,9 +461,9 @@ def write_fake_bundle(root, cfg):
 
 def test_pipeline_from_bundle_reads_specs_preset_and_files(tmp_path):
     pytest.importorskip("onnxruntime")
-    from export.bundle import BundleError
-    from i2v_adapter.stages import stage_specs
-    from i2v_adapter.tokenizer import CLIPTokenizer
+    from i2v_core.bundle import BundleError
+    from i2v_core.stages import stage_specs
+    from i2v_core.tokenizer import CLIPTokenizer
 
     cfg = get_preset("tiny").with_overrides(num_frames=6)
     bundle = write_fake_bundle(tmp_path / "bundle", cfg)

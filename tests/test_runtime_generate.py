@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 from runtime_bundle import copy_bundle, tiny_bundle
 
-from i2v_adapter import media
+from i2v_core import media
 from runtime_py import audio, generate
 from runtime_py.overlay import TextOverlay, apply_overlay
 from runtime_py.runners import OnnxRunner
@@ -226,7 +226,7 @@ def test_bad_input_is_one_clear_error_before_any_model(bundle, tmp_path, no_mode
 
 def test_over_long_prompt_can_be_truncated_with_a_warning(bundle, tmp_path, caplog):
     long_prompt = " ".join(["a red ball"] * 30)
-    with caplog.at_level("WARNING", logger="i2v_adapter.tokenizer"):
+    with caplog.at_level("WARNING", logger="i2v_core.tokenizer"):
         result = generate.generate(options(bundle, tmp_path / "v.mp4", prompt=long_prompt, truncate_prompt=True))
     assert result.frames.shape == (FRAMES, SIZE, SIZE, 3)
     assert any("prompt is 90 tokens, truncated to 75" in r.getMessage() for r in caplog.records)
@@ -272,7 +272,7 @@ def test_broken_bundle_is_one_clear_error(tmp_path, how, capsys):
 def test_model_broken_before_hashing_is_named(tmp_path, backend, capsys):
     """A manifest written over a damaged model passes the sha256 check; the runtime's failure is
     still one error line naming the stage and the file."""
-    from export.bundle import file_record
+    from i2v_core.bundle import file_record
 
     broken = copy_bundle(tmp_path / "bundle")
     name = f"unet.{backend}"
@@ -314,7 +314,7 @@ def test_runtime_modules_import_no_torch():
     code = (
         "import sys\n"
         "import runtime_py.generate, runtime_py.overlay, runtime_py.audio, runtime_py.metrics, runtime_py.report, "
-        "runtime_py.verify\n"
+        "evaluation.verify\n"
         "print(','.join(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""`python -m runtime_py.verify` on the tiny fp32 bundle: the report's keys and figures (stages,
+"""`python -m evaluation.verify` on the tiny fp32 bundle: the report's keys and figures (stages,
 schedulers vs diffusers, tokenizer, FSP, end to end frame PSNR >= 40 dB on ONNX and TFLite), the
 failure path with its figures, and the refusal to rebuild a checkpoint bundle without its files."""
 
@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from runtime_bundle import tiny_bundle
 
-from export.bundle import load_manifest
-from i2v_adapter.generate import make_test_card
-from runtime_py import verify
+from evaluation import verify
+from i2v_core.bundle import load_manifest
+from i2v_core.media import make_test_card
 from runtime_py.report import json_ready, markdown
 
 STEPS = 2
@@ -178,7 +178,7 @@ def test_markdown_lists_every_stage(report):
 
 
 def test_clip_cosines(tiny_clip, tmp_path):
-    from runtime_py.clip_score import clip_consistency, clip_cosines, load_clip_vision
+    from evaluation.clip_score import clip_consistency, clip_cosines, load_clip_vision
 
     model = load_clip_vision(tiny_clip)
     card = make_test_card(128, 128)
@@ -199,7 +199,7 @@ def test_clip_from_a_full_clip_model_folder(tmp_path):
     import torch
     from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPVisionConfig
 
-    from runtime_py.clip_score import load_clip_vision
+    from evaluation.clip_score import load_clip_vision
 
     torch.manual_seed(0)
     small = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4)

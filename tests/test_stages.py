@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from i2v_adapter.config import get_preset, tiny_image_encoder
-from i2v_adapter.models import build_components
-from i2v_adapter.stage_modules import sample_torch_inputs, stage_modules
-from i2v_adapter.stages import StageSpec, stage_specs
+from i2v_adapter.model.components import build_components
+from i2v_adapter.model.stage_modules import sample_torch_inputs, stage_modules
+from i2v_core.config import get_preset, tiny_image_encoder
+from i2v_core.stages import StageSpec, stage_specs
 
 
 def test_shapes_follow_presets():
@@ -78,9 +78,9 @@ def test_stage_modules_honour_the_contract(tiny_cfg, content_adapter):
 
 @torch.no_grad()
 def test_weights_are_deterministic(tiny_cfg):
-    a, b = build_components(tiny_cfg, random_weights=True), build_components(tiny_cfg, random_weights=True)
+    a, b = build_components(tiny_cfg), build_components(tiny_cfg)
     for model in ("unet", "vae", "text_encoder"):
         sa, sb = getattr(a, model).state_dict(), getattr(b, model).state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    other = build_components(tiny_cfg.with_overrides(seed=1), random_weights=True)
+    other = build_components(tiny_cfg.with_overrides(seed=1))
     assert not torch.equal(other.vae.decoder.conv_out.weight, a.vae.decoder.conv_out.weight)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from i2v_adapter.tokenizer import CLIPTokenizer, truncation_warnings_off
+from i2v_core.tokenizer import CLIPTokenizer, truncation_warnings_off
 
 TEXTS = [
     "a photo of a cat",
@@ -74,7 +74,7 @@ def test_ids_match_transformers(tok, hf, text, caplog):
 
 def test_truncation_warns_and_strict_refuses(tok, caplog):
     long_text = TEXTS[-1]
-    with caplog.at_level(logging.WARNING, logger="i2v_adapter.tokenizer"):
+    with caplog.at_level(logging.WARNING, logger="i2v_core.tokenizer"):
         ids = tok.encode(long_text)
     assert ids[-1] == tok.eos_id and len(tok.tokenize(long_text)) > 75
     assert any("truncated to 75" in r.getMessage() and "dropped" in r.getMessage() for r in caplog.records)
@@ -107,5 +107,5 @@ def test_files_round_trip_and_batch(tok, tmp_path):
 
 
 def test_import_is_torch_free():
-    code = "import sys, i2v_adapter.tokenizer, i2v_adapter.stages, i2v_adapter.media, i2v_adapter.colour; assert 'torch' not in sys.modules"
+    code = "import sys, i2v_core.tokenizer, i2v_core.stages, i2v_core.media, i2v_core.colour; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from i2v_adapter.adapter import adapter_parameters
-from i2v_adapter.checkpoints import load_safetensors
-from i2v_adapter.data import SyntheticClips, VideoFolderDataset, sample_indices
-from i2v_adapter.media import write_video
-from i2v_adapter.models import build_components
-from i2v_adapter.train import Draws, draw, epsilon_loss, main, setup_run, train, training_loss
-from i2v_adapter.train_config import TrainConfig
+from i2v_adapter.checkpoints.io import load_safetensors
+from i2v_adapter.model.adapter import adapter_parameters
+from i2v_adapter.model.components import build_components
+from i2v_adapter.training.config import TrainConfig
+from i2v_adapter.training.data import SyntheticClips, VideoFolderDataset, sample_indices
+from i2v_adapter.training.train import Draws, draw, epsilon_loss, main, setup_run, train, training_loss
+from i2v_core.media import write_video
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -56,7 +56,7 @@ def _frozen_tensors(components) -> dict[str, torch.Tensor]:
 def test_one_step_changes_only_the_adapter(tcfg, tmp_path):
     run = train(tcfg, "synthetic", tmp_path / "run", quiet=True)
     assert run.state.step == 1 and len(run.state.losses) == 1 and np.isfinite(run.state.losses[0])
-    fresh = build_components(tcfg.preset_config(), random_weights=True)
+    fresh = build_components(tcfg.preset_config())
     before, after = _frozen_tensors(fresh), _frozen_tensors(run.components)
     assert before.keys() == after.keys() and len(before) > 100
     changed = [k for k in before if not torch.equal(before[k], after[k])]
@@ -133,7 +133,7 @@ def test_resume_continues_from_the_saved_step(tcfg, tmp_path):
 def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tcfg, tmp_path, monkeypatch):
     import signal
 
-    import i2v_adapter.train as train_module
+    import i2v_adapter.training.train as train_module
 
     real = train_module.train_micro_batch
 
@@ -203,11 +203,11 @@ def test_video_folder_skips_and_counts_bad_clips(tmp_path, caplog):
     (tmp_path / "captions.csv").write_text("\n".join(rows) + "\n")
     ds = VideoFolderDataset(tmp_path, num_frames=4, height=32, width=32)
     assert len(ds) == 4
-    with caplog.at_level(logging.WARNING, logger="i2v_adapter.data"):
+    with caplog.at_level(logging.WARNING, logger="i2v_adapter.training.data"):
         for _ in range(2):
             results = [ds[i] for i in range(len(ds))]
     assert ds.skipped == 3
-    warned = [r.getMessage() for r in caplog.records if r.name == "i2v_adapter.data"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "i2v_adapter.training.data"]
     assert len(warned) == 3 and any("short.mp4" in m and "at least 4 frames, found 2" in m for m in warned)
     frames, caption = results[0]  # the corrupt clip's slot gets the next good clip
     assert caption == "a grey fade" and frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
@@ -251,7 +251,7 @@ def _centroid_and_area(frames: np.ndarray, colour) -> tuple[np.ndarray, np.ndarr
 
 
 def test_synthetic_clips_are_deterministic_and_captioned():
-    from i2v_adapter.data import COLOURS
+    from i2v_adapter.training.data import COLOURS
 
     a = SyntheticClips(200, num_frames=6, height=64, width=64, seed=1)
     b = SyntheticClips(200, num_frames=6, height=64, width=64, seed=1)
@@ -282,7 +282,7 @@ def test_synthetic_clips_are_deterministic_and_captioned():
 
 
 def test_synthetic_clips_centre_start_hides_the_direction():
-    from i2v_adapter.data import COLOURS
+    from i2v_adapter.training.data import COLOURS
 
     moves = ["right", "left", "up", "down"]
     edge = SyntheticClips(2000, num_frames=6, height=64, width=64, seed=2, motions=moves)
@@ -336,7 +336,7 @@ def test_synthetic_clips_restricted_to_some_motions():
             SyntheticClips(4, num_frames=4, height=64, width=64, motions=bad)
         with pytest.raises(ValueError, match="synthetic_motions"):
             TrainConfig(synthetic_motions=bad).verify()
-    from i2v_adapter.train import make_dataset
+    from i2v_adapter.training.train import make_dataset
 
     dataset = make_dataset("synthetic", TrainConfig(synthetic_motions=["left"], synthetic_clips=8))
     assert all("moves to the left" in dataset[i][1] for i in range(8))
@@ -356,7 +356,7 @@ def test_training_cli_help_is_free_of_import_noise_and_user_levels_win():
     import subprocess
     import sys
 
-    help_run = subprocess.run([sys.executable, "-m", "i2v_adapter.train", "--help"], capture_output=True, text=True)
+    help_run = subprocess.run([sys.executable, "-m", "i2v_adapter.training.train", "--help"], capture_output=True, text=True)
     assert help_run.returncode == 0 and "--config" in help_run.stdout
     assert "torchao" not in help_run.stderr and "_pytree" not in help_run.stderr, help_run.stderr[:500]
     code = ("import logging; logging.getLogger('torchao').setLevel(logging.INFO); import i2v_adapter; "

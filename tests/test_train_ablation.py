@@ -6,13 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from i2v_adapter import shipped
-from i2v_adapter.ablation import (
-    ERROR_TIMESTEPS, HELD_OUT_SEED, held_out_clips, held_out_set, markdown_table, motion_direction_ok, summarise,
+from evaluation.ablation import (
+    ERROR_TIMESTEPS,
+    HELD_OUT_SEED,
+    held_out_clips,
+    held_out_set,
+    markdown_table,
+    motion_direction_ok,
+    summarise,
 )
-from i2v_adapter.config import get_preset
-from i2v_adapter.data import SyntheticClips
-from i2v_adapter.models import build_components
+from i2v_adapter.checkpoints import shipped
+from i2v_adapter.model.components import build_components
+from i2v_adapter.training.data import SyntheticClips
+from i2v_core.config import get_preset
 
 
 def test_direction_check_accepts_true_motion_and_rejects_the_opposite():
@@ -66,12 +72,12 @@ def test_weights_load_only_onto_their_architecture(tmp_path, monkeypatch):
 def test_default_loads_shipped_weights_and_bundles_record_them(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     cfg = get_preset("tiny")
-    trained = build_components(cfg.with_overrides(seed=7), random_weights=True)  # stands in for trained weights
+    trained = build_components(cfg.with_overrides(seed=7))  # stands in for trained weights
     shipped.write_weights_folder(trained, tmp_path / "tiny")
-    seeded = build_components(cfg, random_weights=True)
+    seeded = build_components(cfg)
     record_random = {"source": "embedded-default", "seed": 0}  # a bundle exported before weights shipped
     monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
-    default = build_components(cfg)  # the shipped files, upcast from fp16
+    default = shipped.default_components(cfg)  # the shipped files, upcast from fp16
     w = dict(default.vae.named_parameters())["decoder.conv_out.weight"]
     assert torch.equal(w, dict(trained.vae.named_parameters())["decoder.conv_out.weight"].half().float())
     assert not torch.equal(w, dict(seeded.vae.named_parameters())["decoder.conv_out.weight"])
@@ -90,7 +96,7 @@ def test_default_loads_shipped_weights_and_bundles_record_them(tmp_path, monkeyp
 
 
 def test_ablation_cli_writes_every_row(tmp_path, capsys):
-    from i2v_adapter.ablation import VARIANTS, main
+    from evaluation.ablation import VARIANTS, main
 
     torch.set_num_threads(1)
     assert main(["--count", "2", "--out", str(tmp_path / "abl"), "--quiet"]) == 0
@@ -118,14 +124,14 @@ def test_ablation_cli_writes_every_row(tmp_path, capsys):
 
 def test_denoising_error_sees_the_adapter_and_nothing_else():
     """Zero W_O' (the paper's init): the adapted UNet is the T2V model, errors match; a non-zero W_O' changes them."""
-    from i2v_adapter.ablation import denoising_error, error_table, first_step_error
-    from i2v_adapter.adapter import adapter_processors, remove_i2v_adapter
+    from evaluation.ablation import denoising_error, error_table, first_step_error
+    from i2v_adapter.model.adapter import adapter_processors, remove_i2v_adapter
     from i2v_adapter.pipeline import I2VPipeline
 
     torch.set_num_threads(1)
     cfg = get_preset("tiny")
     clips = held_out_clips(2, cfg)
-    adapted, base = build_components(cfg, random_weights=True), build_components(cfg, random_weights=True)
+    adapted, base = build_components(cfg), build_components(cfg)
     remove_i2v_adapter(base.unet)
     processors = adapter_processors(adapted.unet).values()
     with torch.no_grad():
@@ -174,7 +180,7 @@ def test_validation_error_script(capsys):
 def test_direction_following_counts_videos_moving_the_captioned_way():
     from types import SimpleNamespace
 
-    from i2v_adapter.ablation import direction_following
+    from evaluation.ablation import direction_following
 
     class RightwardPipe:  # a model that moves every image right, whatever the caption says
         config = get_preset("tiny")
@@ -192,7 +198,7 @@ def test_direction_following_counts_videos_moving_the_captioned_way():
 
 
 def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
-    from i2v_adapter.media import read_video
+    from i2v_core.media import read_video
 
     figures = _script("make_figures")
     torch.set_num_threads(1)
@@ -213,7 +219,7 @@ def test_figures_script_writes_samples_and_gif_and_keeps_existing(tmp_path):
 
 
 def test_opposite_caption_and_caption_effect():
-    from i2v_adapter.ablation import caption_effect, caption_table, opposite_caption, redirected_caption
+    from evaluation.ablation import caption_effect, caption_table, opposite_caption, redirected_caption
     from i2v_adapter.pipeline import I2VPipeline
 
     assert opposite_caption("a red circle moves to the right on a plain background", "right") == \
@@ -225,7 +231,7 @@ def test_opposite_caption_and_caption_effect():
     torch.set_num_threads(1)
     cfg = get_preset("tiny")
     clips = held_out_clips(8, cfg)
-    pipe = I2VPipeline(build_components(cfg, random_weights=True))
+    pipe = I2VPipeline(build_components(cfg))
     assert caption_effect(pipe, [c for c in clips if c[2] == "grow"]) == {}
     effect = caption_effect(pipe, clips)
     assert list(effect) == ["as captioned", "opposite direction", "other axis", "no caption"]
@@ -234,7 +240,7 @@ def test_opposite_caption_and_caption_effect():
 
 
 def test_copy_first_frame_error_is_zero_only_for_a_still_clip():
-    from i2v_adapter.ablation import copy_first_frame_error
+    from evaluation.ablation import copy_first_frame_error
     from i2v_adapter.pipeline import I2VPipeline
 
     torch.set_num_threads(1)

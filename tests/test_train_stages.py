@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from i2v_adapter.adapter import adapter_processors, is_installed
-from i2v_adapter.checkpoints import load_safetensors
-from i2v_adapter.config import get_preset
-from i2v_adapter.data import SyntheticClips
-from i2v_adapter.errors import CheckpointError
-from i2v_adapter.models import build_components
-from i2v_adapter.shipped import load_module_weights, load_trained, save_module_weights
-from i2v_adapter.stage_modules import VaeDecoderStage, VaeEncoderStage
-from i2v_adapter.train import Draws, draw, setup_run, train, training_loss
-from i2v_adapter.train_config import TrainConfig, TrainStage
-from i2v_adapter.train_objectives import calibrate_latent_scale, frames_to_pixels, random_crops
+from i2v_adapter.checkpoints.io import load_safetensors
+from i2v_adapter.checkpoints.shipped import load_module_weights, load_trained, save_module_weights
+from i2v_adapter.model.adapter import adapter_processors, is_installed
+from i2v_adapter.model.components import build_components
+from i2v_adapter.model.stage_modules import VaeDecoderStage, VaeEncoderStage
+from i2v_adapter.training.config import TrainConfig, TrainStage
+from i2v_adapter.training.data import SyntheticClips
+from i2v_adapter.training.objectives import calibrate_latent_scale, frames_to_pixels, random_crops
+from i2v_adapter.training.train import Draws, draw, setup_run, train, training_loss
+from i2v_core.config import get_preset
+from i2v_core.errors import CheckpointError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -73,7 +73,7 @@ def stage_runs(tmp_path_factory):
 def test_vae_step_changes_only_the_vae(stage_runs):
     root, runs = stage_runs
     tcfg, run = runs["vae"]
-    fresh = _all_tensors(build_components(tcfg.preset_config(), random_weights=True))
+    fresh = _all_tensors(build_components(tcfg.preset_config()))
     after = _all_tensors(run.components)
     changed = _changed(fresh, after)
     assert changed and all(k.startswith("vae.") for k in changed), sorted(changed)[:5]
@@ -88,7 +88,7 @@ def test_t2v_step_trains_the_whole_unet_without_the_adapter(stage_runs):
     root, runs = stage_runs
     tcfg, run = runs["t2v"]
     assert not is_installed(run.components.unet)  # the base T2V model exactly
-    fresh = build_components(tcfg.preset_config(), random_weights=True)
+    fresh = build_components(tcfg.preset_config())
     load_trained(fresh, vae=root / "vae" / "vae.safetensors")
     before, after = _all_tensors(fresh), _all_tensors(run.components)
     changed = _changed(before, after)
@@ -102,7 +102,7 @@ def test_t2v_step_trains_the_whole_unet_without_the_adapter(stage_runs):
 def test_adapter_stage_starts_from_the_trained_t2v_model(stage_runs):
     root, runs = stage_runs
     tcfg, run = runs["adapter"]
-    start = build_components(tcfg.preset_config(), random_weights=True)
+    start = build_components(tcfg.preset_config())
     load_trained(start, vae=root / "vae" / "vae.safetensors", unet=root / "t2v" / "unet.safetensors")
     for name, proc in adapter_processors(start.unet).items():  # a fresh adapter on the loaded UNet
         assert torch.equal(proc.to_q_ff.weight, start.unet.get_submodule(name).to_q.weight)
@@ -155,7 +155,7 @@ def test_vae_resume_matches_an_uninterrupted_run(tmp_path):
 
 def test_calibration_rescales_latents_and_keeps_reconstructions():
     cfg = TrainConfig().preset_config()
-    vae = build_components(cfg, random_weights=True).vae
+    vae = build_components(cfg).vae
     clips = SyntheticClips(3, num_frames=2, height=128, width=128, seed=4)
     pixels = frames_to_pixels(torch.from_numpy(np.stack([clips[i][0] for i in range(3)])))  # (6, 3, 128, 128)
     enc, dec = VaeEncoderStage(vae), VaeDecoderStage(vae)
@@ -178,15 +178,15 @@ def test_random_crops_are_seeded_squares():
 
 def test_weights_files_store_fp16_and_load_upcast_with_checked_keys(tmp_path):
     cfg = TrainConfig().preset_config()
-    vae = build_components(cfg, random_weights=True).vae
+    vae = build_components(cfg).vae
     path = save_module_weights(vae, tmp_path / "vae.safetensors")
     assert all(t.dtype == torch.float16 for t in load_safetensors(path).values())
-    other = build_components(cfg.with_overrides(seed=9), random_weights=True).vae
+    other = build_components(cfg.with_overrides(seed=9)).vae
     load_module_weights(other, path, what="VAE")
     for (name, p), q in zip(vae.named_parameters(), other.parameters()):
         assert q.dtype == torch.float32
         assert torch.equal(q, p.detach().half().float()), name
-    unet = build_components(cfg, random_weights=True).unet
+    unet = build_components(cfg).unet
     with pytest.raises(CheckpointError, match=r"T2V UNet .* missing keys: .*unexpected keys: .*decoder"):
         load_module_weights(unet, path, what="T2V UNet")
 
@@ -223,7 +223,7 @@ def test_decoder_only_vae_keeps_the_latent_space_and_resumes(stage_runs, tmp_pat
     tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, vae_decoder_only=True, init_vae=str(init),
                        learning_rate=1e-3, **{**BASE, "num_frames": 2, "max_steps": 2})
     run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
-    before = build_components(tcfg.preset_config(), random_weights=True)
+    before = build_components(tcfg.preset_config())
     load_trained(before, vae=init)
     changed = _changed(_all_tensors(before), _all_tensors(run.components))
     assert changed and all(k.startswith(("vae.decoder.", "vae.post_quant_conv.")) for k in changed), sorted(changed)[:5]
@@ -249,9 +249,9 @@ def test_timestep_power_biases_towards_high_noise_and_is_checked():
 
 
 def test_p2_weighting_scales_each_clip_by_its_snr():
-    from i2v_adapter.train_objectives import epsilon_loss, p2_weights
+    from i2v_adapter.training.objectives import epsilon_loss, p2_weights
 
-    scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    scheduler = build_components(get_preset("tiny")).scheduler
     w = p2_weights(scheduler, torch.tensor([50, 250, 500, 950]), 1.0)
     assert torch.all(w[1:] > w[:-1]) and 0.99 < float(w[-1]) <= 1.0 and float(w[0]) < 0.1  # low noise counts least
     assert torch.equal(p2_weights(scheduler, torch.tensor([50, 950]), 0.0), torch.ones(2))
@@ -265,9 +265,9 @@ def test_p2_weighting_scales_each_clip_by_its_snr():
 
 
 def test_v_weighting_counts_clean_latent_error_at_high_noise():
-    from i2v_adapter.train_objectives import loss_weights, p2_weights, v_weights
+    from i2v_adapter.training.objectives import loss_weights, p2_weights, v_weights
 
-    scheduler = build_components(get_preset("tiny"), random_weights=True).scheduler
+    scheduler = build_components(get_preset("tiny")).scheduler
     t = torch.tensor([50, 250, 500, 750, 950])
     alpha_bar = scheduler.alphas_cumprod.double()[t]
     v = v_weights(scheduler, t, 1e9)  # uncapped: 1 + 1 / SNR
@@ -283,10 +283,10 @@ def test_v_weighting_counts_clean_latent_error_at_high_noise():
 
 
 def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
-    from i2v_adapter.train_objectives import leak_free, noisy_input
+    from i2v_adapter.training.objectives import leak_free, noisy_input
 
     eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()  # an epsilon target
-    scheduler = build_components(eps_cfg, random_weights=True).scheduler
+    scheduler = build_components(eps_cfg).scheduler
     gen = torch.Generator().manual_seed(0)
     latents, noise = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
     t = torch.tensor([100, 850, 990])
@@ -306,7 +306,7 @@ def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
 
 
 def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
-    from i2v_adapter.train_objectives import stage_loss
+    from i2v_adapter.training.objectives import stage_loss
 
     tcfg = TrainConfig(stage=TrainStage.ADAPTER, pure_noise_from=850, **BASE)
     run = setup_run(tcfg)
@@ -330,14 +330,14 @@ def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
 def test_v_prediction_target_and_its_clean_latent():
     import dataclasses
 
-    from i2v_adapter.train_objectives import leak_free, predicted_clean, predicted_noise, prediction_target
+    from i2v_adapter.training.objectives import leak_free, predicted_clean, predicted_noise, prediction_target
 
     tcfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction")
     cfg = tcfg.preset_config()
     eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()
     assert cfg.scheduler.prediction_type == "v_prediction" and eps_cfg.scheduler.prediction_type == "epsilon"
     assert get_preset("tiny").scheduler.prediction_type == "v_prediction"  # the shipped weights' (MODEL_CARD.md)
-    scheduler = build_components(cfg, random_weights=True).scheduler
+    scheduler = build_components(cfg).scheduler
     gen = torch.Generator().manual_seed(1)
     latents, noise = torch.randn(2, 4, 3, 2, 2, generator=gen), torch.randn(2, 4, 3, 2, 2, generator=gen)
     t = torch.tensor([30, 900])
@@ -349,7 +349,7 @@ def test_v_prediction_target_and_its_clean_latent():
     leak, target = leak_free(scheduler, sample, latents, v, noise, t, 850, first=0)
     assert torch.equal(leak[1], noise[1]) and torch.equal(target[0], v[0])
     assert torch.allclose(predicted_clean(scheduler, leak, target, t)[1], latents[1], atol=1e-4)
-    eps_scheduler = build_components(eps_cfg, random_weights=True).scheduler
+    eps_scheduler = build_components(eps_cfg).scheduler
     assert torch.equal(prediction_target(eps_scheduler, latents, noise, t), noise)
     assert predicted_noise(eps_scheduler, sample, noise, t) is noise
     assert torch.allclose(predicted_clean(eps_scheduler, sample, noise, t), latents, atol=1e-4)
@@ -375,7 +375,7 @@ def test_first_frame_clean_prob_draws_last_and_is_checked():
 
 
 def test_epsilon_loss_with_a_first_frame_per_clip():
-    from i2v_adapter.train_objectives import epsilon_loss
+    from i2v_adapter.training.objectives import epsilon_loss
 
     gen = torch.Generator().manual_seed(4)
     pred, target = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
@@ -433,7 +433,7 @@ def test_pytorch_pipeline_samples_a_v_prediction_unet():
     outputs = {}
     eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()
     for name, cfg in (("v", v_cfg), ("epsilon", eps_cfg)):
-        pipe = I2VPipeline(build_components(cfg, random_weights=True))  # the same seeded weights
+        pipe = I2VPipeline(build_components(cfg))  # the same seeded weights
         assert pipe.components.scheduler.config.prediction_type == cfg.scheduler.prediction_type
         outputs[name] = pipe(image, "a red circle", num_inference_steps=2, progress=False).latents
     assert torch.isfinite(outputs["v"]).all()
@@ -447,7 +447,7 @@ def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_ru
     tcfg = TrainConfig(stage=TrainStage.T2V, learning_rate=1e-3, train_text_encoder=True, init_vae=vae,
                        **{**BASE, "batch_size": 2, "max_steps": 2, "prompt_dropout": 0.0})
     run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
-    fresh = build_components(tcfg.preset_config(), random_weights=True)
+    fresh = build_components(tcfg.preset_config())
     load_trained(fresh, vae=vae)
     changed = _changed(_all_tensors(fresh), _all_tensors(run.components))
     assert any(k.startswith("text_encoder.") for k in changed) and any(k.startswith("unet.") for k in changed)
@@ -470,7 +470,7 @@ def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_ru
     # A later stage starts from the trained text encoder, frozen.
     adapter = TrainConfig(stage=TrainStage.ADAPTER, init_vae=vae, init_unet=str(tmp_path / "a" / "unet.safetensors"),
                           init_text_encoder=str(tmp_path / "a" / "text_encoder.safetensors"), **BASE)
-    from i2v_adapter.train import build_model
+    from i2v_adapter.training.train import build_model
 
     components, params = build_model(adapter)
     assert all(torch.equal(p.detach(), a[k]) for k, p in components.text_encoder.named_parameters())
@@ -485,12 +485,12 @@ def test_train_text_encoder_is_a_t2v_option():
 
 
 def test_weights_folder_writer_takes_a_trained_text_encoder(stage_runs, tmp_path):
-    from i2v_adapter import shipped
+    from i2v_adapter.checkpoints import shipped
 
     root, runs = stage_runs
     tcfg = runs["adapter"][0]
     (tmp_path / "train.json").write_text(json.dumps(tcfg.to_dict()))
-    components = build_components(tcfg.preset_config(), random_weights=True)
+    components = build_components(tcfg.preset_config())
     with torch.no_grad():
         for p in components.text_encoder.parameters():
             p.mul_(-0.5)  # any other text encoder

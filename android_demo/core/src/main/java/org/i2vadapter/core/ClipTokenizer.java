@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
 
 /**
- * CLIP byte-level BPE tokenizer, twin of {@code i2v_adapter.tokenizer.CLIPTokenizer}: NFC, whitespace runs
+ * CLIP byte-level BPE tokenizer, twin of {@code i2v_core.tokenizer.CLIPTokenizer}: NFC, whitespace runs
  * to one space, lower case; CLIP's pre-token pattern; bytes mapped to printable characters; merges by
  * rank; {@code encode} gives 77 ids: start, tokens, end, end-token padding.
  *

@@ -4,7 +4,7 @@ import java.util.Arrays;
 
 /**
  * LAB colour matching of generated frames to a reference (frame 0 by default), twin of
- * {@code i2v_adapter.colour}: each frame's CIE LAB {@code a} and {@code b} channels are histogram-matched
+ * {@code i2v_core.colour}: each frame's CIE LAB {@code a} and {@code b} channels are histogram-matched
  * to the reference's, lightness is kept. sRGB (IEC 61966-2-1), D65 white, float64 arithmetic, LAB
  * values rounded to float32 as Python stores them.
  */

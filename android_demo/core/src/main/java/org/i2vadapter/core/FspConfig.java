@@ -3,7 +3,7 @@ package org.i2vadapter.core;
 import java.util.Map;
 
 /**
- * Frame Similarity Prior settings ({@code i2v_adapter.config.FSPConfig}): keep-mask probability, Gaussian
+ * Frame Similarity Prior settings ({@code i2v_core.config.FSPConfig}): keep-mask probability, Gaussian
  * kernel size and sigma in latent space, and strength (1: start at the first timestep of the schedule).
  */
 public final class FspConfig {

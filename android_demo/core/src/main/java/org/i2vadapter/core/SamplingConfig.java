@@ -2,7 +2,7 @@ package org.i2vadapter.core;
 
 import java.util.Map;
 
-/** Sampling defaults of a bundle ({@code i2v_adapter.config.SamplingConfig}). */
+/** Sampling defaults of a bundle ({@code i2v_core.config.SamplingConfig}). */
 public final class SamplingConfig {
     public final int numInferenceSteps;
     public final double guidanceScale;

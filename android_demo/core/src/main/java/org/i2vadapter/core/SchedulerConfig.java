@@ -2,7 +2,7 @@ package org.i2vadapter.core;
 
 import java.util.Map;
 
-/** The training noise schedule ({@code i2v_adapter.config.SchedulerConfig}); the manifest's {@code scheduler} entry. */
+/** The training noise schedule ({@code i2v_core.config.SchedulerConfig}); the manifest's {@code scheduler} entry. */
 public final class SchedulerConfig {
     public final int numTrainTimesteps;
     public final double betaStart;

@@ -8,7 +8,7 @@ import java.util.Map;
 import java.util.TreeSet;
 
 /**
- * One stage of the contract ({@code i2v_adapter/stages.py}) as the manifest stores it: the stage name
+ * One stage of the contract ({@code i2v_core/stages.py}) as the manifest stores it: the stage name
  * and its named inputs and outputs, each with a static shape and a dtype, in call order.
  */
 public final class StageSpec {

@@ -4,7 +4,7 @@ IP-Adapter-Plus and LoRA weights, and `load_components`, which puts them togethe
 Nothing here reaches the network and nothing here unpickles: every diffusers / transformers loader
 gets `local_files_only=True` and `use_safetensors=True`, and single files must be `.safetensors`.
 Released `.pth` / `.ckpt` / `.bin` files are turned into safetensors once with
-`python -m i2v_adapter.convert` (`torch.load(weights_only=True)`). Every mismatch between a file and
+`python -m i2v_adapter.checkpoints.convert` (`torch.load(weights_only=True)`). Every mismatch between a file and
 the preset raises `CheckpointError` naming the field or key, what was expected and what was found.
 """
 
@@ -16,26 +16,22 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import safetensors.torch
 import torch
 from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.models.embeddings import MultiIPAdapterImageProjection, SinusoidalPositionalEmbedding
-from safetensors import SafetensorError
 from torch import nn
 from transformers import CLIPTextModel, CLIPVisionModelWithProjection
 
-from .adapter import check_state_dict, load_i2v_adapter_state_dict
-from .config import PresetConfig
-from .convert import (
+from i2v_adapter.checkpoints.convert import (
     ip_adapter_plus_to_diffusers,
     is_original_motion_layout,
     motion_original_to_diffusers,
     strip_wrapper_prefix,
 )
-from .errors import CheckpointError
-from .lora import fuse_lora
-from .media import atomic_output_path
-from .models import (
+from i2v_adapter.checkpoints.io import load_safetensors
+from i2v_adapter.checkpoints.lora import fuse_lora
+from i2v_adapter.model.adapter import check_state_dict, load_i2v_adapter_state_dict
+from i2v_adapter.model.components import (
     Components,
     build_image_encoder,
     build_scheduler,
@@ -47,86 +43,13 @@ from .models import (
     seeded,
     unet2d_kwargs,
 )
+from i2v_core.config import PresetConfig
+from i2v_core.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
 SD15_SUBFOLDERS = ("unet", "vae", "text_encoder")
-
-# --------------------------------------------------------------------------------------------------
-# safetensors files
-# --------------------------------------------------------------------------------------------------
-
-
-def save_safetensors(
-    state_dict: Mapping[str, torch.Tensor],
-    path: str | Path,
-    *,
-    overwrite: bool = False,
-    metadata: Mapping[str, str] | None = None,
-) -> Path:
-    """Write `state_dict` to a safetensors file atomically; return the path.
-
-    An existing file is refused with `FileExistsError` unless `overwrite`. `metadata` is stored in the
-    header (string keys and values). Tensors that share storage or are views are copied, since a
-    safetensors file holds each tensor's own bytes.
-    """
-    tensors = _plain_tensors(state_dict)
-    meta = None
-    if metadata is not None:
-        bad = [k for k, v in metadata.items() if not isinstance(k, str) or not isinstance(v, str)]
-        if bad:
-            raise TypeError(f"safetensors metadata must map str to str; found non-string entries for {bad}")
-        meta = dict(metadata)
-    with atomic_output_path(path, overwrite=overwrite) as tmp:
-        safetensors.torch.save_file(tensors, str(tmp), metadata=meta)
-    logger.info("wrote %d tensors to %s", len(tensors), path)
-    return Path(path)
-
-
-def _plain_tensors(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
-    seen_storages: set[int] = set()
-    for key, value in state_dict.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise TypeError(f"expected a dict of str -> torch.Tensor, found {key!r}: {type(value).__name__}")
-        value = value.detach().cpu()
-        storage = value.untyped_storage()
-        shared = storage.data_ptr() in seen_storages or storage.nbytes() != value.nbytes
-        if shared or not value.is_contiguous():
-            value = value.contiguous().clone()
-        seen_storages.add(value.untyped_storage().data_ptr())
-        out[key] = value
-    return out
-
-
-def load_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read every tensor of a safetensors file onto the CPU.
-
-    Raises `CheckpointError` naming the path when it is missing, a directory, or not a readable
-    safetensors file (with a hint when it is a PyTorch pickle that needs converting).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"expected a safetensors file at {path}, found nothing there")
-    if path.is_dir():
-        raise CheckpointError(f"expected a safetensors file at {path}, found a directory")
-    try:
-        return safetensors.torch.load_file(str(path), device="cpu")
-    except SafetensorError as err:
-        raise CheckpointError(
-            f"expected a safetensors file at {path}, but it cannot be read as one: {_sniff(path)} ({err})"
-        ) from err
-
-
-def _sniff(path: Path) -> str:
-    """What a file that is not valid safetensors probably is, for the error message."""
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
-        return f"it looks like a PyTorch pickle; convert it with `python -m i2v_adapter.convert {path} OUT.safetensors`"
-    return "the file is corrupt or truncated, or another format"
-
 
 def require_safetensors_file(path: str | Path, what: str) -> Path:
     """Refuse pickles and other suffixes before reading: loaders here read `.safetensors` only."""
@@ -135,7 +58,7 @@ def require_safetensors_file(path: str | Path, what: str) -> Path:
     if suffix in PICKLE_SUFFIXES:
         raise CheckpointError(
             f"the {what} {path} is a PyTorch pickle ({suffix}); loading reads .safetensors only. "
-            f"Convert it once with: python -m i2v_adapter.convert {path} {path.with_suffix('.safetensors')}"
+            f"Convert it once with: python -m i2v_adapter.checkpoints.convert {path} {path.with_suffix('.safetensors')}"
         )
     if suffix != ".safetensors":
         raise CheckpointError(f"expected a .safetensors file for the {what}, found {path.name!r}")
@@ -449,7 +372,7 @@ def load_components(
         ip_adapter, image_encoder: IP-Adapter-Plus `.safetensors` and CLIP vision folder; need a
             preset with `image_encoder` set.
     """
-    from .tokenizer import CLIPTokenizer
+    from i2v_core.tokenizer import CLIPTokenizer
 
     cfg.verify()
     if (ip_adapter is not None or image_encoder is not None) and cfg.image_encoder is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}  # one file suffix per export target
 _CHUNK = 1 << 20
 
 

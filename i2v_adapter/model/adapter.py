@@ -14,15 +14,14 @@ state dict uses the official key layout (`<layer>.to_q_ff.weight`, `<layer>.to_o
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
 
-from .attention import VARIANTS
-from .config import AttentionVariant
-from .errors import CheckpointError, preview_names
+from i2v_adapter.model.attention import VARIANTS
+from i2v_core.config import AttentionVariant
+from i2v_core.errors import CheckpointError, preview_names
 
 logger = logging.getLogger(__name__)
 
@@ -248,17 +247,3 @@ def check_state_dict(given: dict[str, torch.Tensor], expected_shapes: dict[str, 
         problems.append(f"{len(mismatched)} shape mismatches: {preview_names(mismatched)}")
     if problems:
         raise CheckpointError(f"{what} checkpoint does not match the model: " + "; ".join(problems))
-
-
-def save_i2v_adapter(unet: nn.Module, path: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the adapter alone to a safetensors file (atomically)."""
-    from .checkpoints import save_safetensors
-
-    return save_safetensors(i2v_adapter_state_dict(unet), path, overwrite=overwrite, metadata={"format": "i2v-adapter"})
-
-
-def load_i2v_adapter(unet: nn.Module, path: str | Path) -> None:
-    """Load adapter weights from this project's safetensors or the official layout converted to it."""
-    from .checkpoints import load_safetensors
-
-    load_i2v_adapter_state_dict(unet, load_safetensors(path))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PresetConfig
+from i2v_core.config import PresetConfig
 
 STAGE_NAMES = ("text_encoder", "image_encoder", "vae_encoder", "unet", "vae_decoder")
 MAX_TOKENS = 77

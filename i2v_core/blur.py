@@ -1,5 +1,5 @@
 """The Frame Similarity Prior's Gaussian kernel, torch-free: one definition for the PyTorch model
-(`i2v_adapter.fsp`) and the numpy runtime (`runtime_py.fsp`)."""
+(`i2v_adapter.model.fsp`) and the numpy runtime (`runtime_py.fsp`)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 optional content adapter (CLIP vision encoder + IP-Adapter-Plus), tokenizer and DDIM scheduler.
 
 Weights are deterministic from `cfg.seed` (`random_weights`), or come from local checkpoints through
-`i2v_adapter.checkpoints`. Inside `torch.device("meta")` the same builders allocate nothing, which is
+`i2v_adapter.checkpoints.load`. Inside `torch.device("meta")` the same builders allocate nothing, which is
 how `i2v_adapter.info` counts the full-size model in seconds.
 """
 
@@ -18,8 +18,9 @@ from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 from diffusers.models.embeddings import IPAdapterPlusImageProjection, MultiIPAdapterImageProjection
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from .adapter import install_i2v_adapter
-from .config import ImageEncoderConfig, PresetConfig
+from i2v_adapter.model.adapter import install_i2v_adapter
+from i2v_core.config import ImageEncoderConfig, PresetConfig
+from i2v_core.tokenizer import CLIPTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -214,19 +215,17 @@ class Components:
     unet: UNetMotionModel
     vae: AutoencoderKL
     text_encoder: CLIPTextModel
-    tokenizer: "CLIPTokenizer"  # i2v_adapter.tokenizer.CLIPTokenizer (torch-free)
+    tokenizer: CLIPTokenizer
     scheduler: DDIMScheduler
     image_encoder: CLIPVisionModelWithProjection | None = None
 
 
-def build_components(cfg: PresetConfig, *, random_weights: bool = False) -> Components:
-    """All components of `cfg`: the preset's trained weights where the package ships them for this
-    architecture (`shipped.uses_shipped_weights`: the tiny default), else deterministic random weights
-    from `cfg.seed`. `random_weights=True` always gives the random ones (tests, training from scratch)."""
-    from .tokenizer import CLIPTokenizer
-
+def build_components(cfg: PresetConfig) -> Components:
+    """All components of `cfg` with deterministic random weights from `cfg.seed`. Loading trained
+    weights is a separate call: `i2v_adapter.checkpoints.shipped.default_components` (the preset's
+    shipped weights) or `i2v_adapter.checkpoints.load.load_components` (local checkpoints)."""
     cfg.verify()
-    components = Components(
+    return Components(
         config=cfg,
         unet=build_unet(cfg),
         vae=build_vae(cfg),
@@ -235,9 +234,3 @@ def build_components(cfg: PresetConfig, *, random_weights: bool = False) -> Comp
         scheduler=build_scheduler(cfg),
         image_encoder=build_image_encoder(cfg) if cfg.image_encoder is not None else None,
     )
-    if not random_weights and not _on_meta():
-        from .shipped import load_shipped, uses_shipped_weights
-
-        if uses_shipped_weights(cfg):
-            load_shipped(components)
-    return components

@@ -1,4 +1,4 @@
-"""PyTorch modules whose `forward` is exactly one stage of the contract (`i2v_adapter.stages`).
+"""PyTorch modules whose `forward` is exactly one stage of the contract (`i2v_core.stages`).
 
 The reference pipeline runs these, and export converts these, so what is exported is what the
 PyTorch reference computes. Positional inputs follow the contract's input order.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .models import Components
-from .stages import StageSpec, stage_specs
+from i2v_adapter.model.components import Components
+from i2v_core.stages import StageSpec, stage_specs
 
 
 class TextEncoderStage(nn.Module):

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import AttentionVariant
+from i2v_core.config import AttentionVariant
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:

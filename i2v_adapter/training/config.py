@@ -18,17 +18,17 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from .config import PresetConfig, get_preset
+from i2v_core.config import PresetConfig, get_preset
 
 
 class TrainStage(str, Enum):
-    """Which part of the model a run trains. Each stage has one objective in `i2v_adapter.train`.
+    """Which part of the model a run trains. Each stage has one objective in `i2v_adapter.training.train`.
 
     - `adapter`: the I2V-Adapter alone (W_Q', W_O'), on a frozen T2V model (paper 4.1).
     - `vae`: the VAE, reconstruction (for the trained tiny default).
     - `t2v`: the spatial UNet and motion modules, text-to-video (for the trained tiny default).
 
-    The objectives are in `i2v_adapter.train_objectives`.
+    The objectives are in `i2v_adapter.training.objectives`.
     """
 
     ADAPTER = "adapter"
@@ -123,7 +123,7 @@ class TrainConfig:
     sd15: str | None = None
     motion_module: str | None = None
     init_adapter: str | None = None
-    # Weights of earlier stages (`i2v_adapter.shipped` layout): the trained VAE for `t2v` and
+    # Weights of earlier stages (`i2v_adapter.checkpoints.shipped` layout): the trained VAE for `t2v` and
     # `adapter`, the trained T2V UNet for `adapter`.
     init_vae: str | None = None
     init_unet: str | None = None
@@ -152,7 +152,7 @@ class TrainConfig:
         """`prediction_type`, or the preset's when it is null."""
         if self.prediction_type is not None:
             return self.prediction_type
-        from .config import get_preset
+        from i2v_core.config import get_preset
 
         return get_preset(self.preset).scheduler.prediction_type
 
@@ -202,13 +202,13 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"training config: expected {name} >= 0, got {getattr(self, name)!r}")
         if self.synthetic_motions is not None:
-            from .data import MOTIONS
+            from i2v_adapter.training.data import MOTIONS
 
             if (not isinstance(self.synthetic_motions, (list, tuple)) or not self.synthetic_motions
                     or any(m not in MOTIONS for m in self.synthetic_motions)):
                 raise ValueError(f"training config: expected synthetic_motions to be a list of some of {list(MOTIONS)} "
                                  f"or null, got {self.synthetic_motions!r}")
-        from .data import CAPTION_STYLES, START_STYLES
+        from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES
 
         if self.synthetic_captions not in CAPTION_STYLES:
             raise ValueError(f"training config: expected synthetic_captions to be one of {list(CAPTION_STYLES)}, "

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import CheckpointError, preview_names
+from i2v_core.errors import CheckpointError, preview_names
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from enum import Enum
 
 
 class AttentionVariant(str, Enum):
-    """How the first-frame branch of the I2V-Adapter is computed (see `i2v_adapter.attention`)."""
+    """How the first-frame branch of the I2V-Adapter is computed (see `i2v_adapter.model.attention`)."""
 
     NAIVE = "naive"
     FUSED = "fused"

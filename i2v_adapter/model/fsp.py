@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import blur
-from .config import FSPConfig
+from i2v_core import blur
+from i2v_core.config import FSPConfig
 
 
 def gaussian_kernel1d(kernel_size: int, sigma: float, dtype=torch.float32) -> torch.Tensor:

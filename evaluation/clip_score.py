@@ -2,12 +2,12 @@
 
 Needs a local CLIP vision checkpoint in transformers layout with safetensors weights: a `CLIPModel`
 folder (e.g. openai/clip-vit-large-patch14, downloaded beforehand) or a
-`CLIPVisionModelWithProjection` folder. Like `runtime_py.verify`, this imports torch and
+`CLIPVisionModelWithProjection` folder. Like `evaluation.verify`, this imports torch and
 transformers when called; it is a measuring tool, not part of the phone runtime, and importing the
 module imports neither.
 
 Frames are centre-cropped, resized and normalised as CLIP's processor does
-(`i2v_adapter.preprocess.clip_pixel_values`); the score is the cosine of the projected image
+(`i2v_core.preprocess.clip_pixel_values`); the score is the cosine of the projected image
 embeddings, in [-1, 1] (1: the same image to CLIP).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_adapter.preprocess import clip_pixel_values
+from i2v_core.preprocess import clip_pixel_values
 
 
 def load_clip_vision(model_dir: str | os.PathLike):

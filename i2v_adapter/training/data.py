@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .media import image_to_array, read_video
+from i2v_core.media import image_to_array, read_video
 
 logger = logging.getLogger(__name__)
 

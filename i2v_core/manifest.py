@@ -23,13 +23,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from i2v_adapter import __version__
-from i2v_adapter.config import PresetConfig
-from i2v_adapter.stages import MAX_TOKENS, StageSpec
-
-from .bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record
-from .measure import Usage
-from .parity import FP32_MIN_PSNR_DB, MIN_GUIDANCE_CORRELATION, Parity
+from i2v_core import __version__
+from i2v_core.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record
+from i2v_core.config import PresetConfig
+from i2v_core.measure import Usage
+from i2v_core.parity import FP32_MIN_PSNR_DB, MIN_GUIDANCE_CORRELATION, Parity
+from i2v_core.stages import MAX_TOKENS, StageSpec
 
 PSNR_DEFINITION = "20*log10((max(ref)-min(ref)) / rmse(out-ref)), capped at 200 dB; ref = PyTorch stage module"
 

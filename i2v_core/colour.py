@@ -15,8 +15,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .media import check_frames
-from .preprocess import check_rgb_uint8
+from i2v_core.media import check_frames
+from i2v_core.preprocess import check_rgb_uint8
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from .preprocess import check_rgb_uint8
+from i2v_core.preprocess import check_rgb_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -421,3 +421,12 @@ def _read_with_pyav(src: Path) -> list[np.ndarray]:
             return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     except av.FFmpegError as err:
         raise ValueError(f"could not decode {src} as a video: {err}") from err
+
+
+def make_test_card(height: int, width: int) -> np.ndarray:
+    """`(H, W, 3)` uint8: a red disc left of centre on a blue-to-green gradient."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.stack([0.15 + 0.1 * xx / width, 0.3 + 0.4 * yy / height, 0.8 - 0.4 * yy / height], axis=-1)
+    disc = (xx - 0.35 * width) ** 2 + (yy - 0.5 * height) ** 2 < (0.18 * min(height, width)) ** 2
+    image[disc] = (0.9, 0.1, 0.1)
+    return np.round(image * 255).astype(np.uint8)

@@ -1,4 +1,4 @@
-"""What each training stage of `i2v_adapter.train` trains and the loss it minimises.
+"""What each training stage of `i2v_adapter.training.train` trains and the loss it minimises.
 
 Three stages build the trained tiny default, as the paper builds on AnimateDiff (`TrainStage`):
 
@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .adapter import adapter_processors, install_i2v_adapter, is_installed, remove_i2v_adapter
-from .config import PresetConfig
-from .models import Components
-from .train_config import TrainConfig, TrainStage
+from i2v_adapter.model.adapter import adapter_processors, install_i2v_adapter, is_installed, remove_i2v_adapter
+from i2v_adapter.model.components import Components
+from i2v_adapter.training.config import TrainConfig, TrainStage
+from i2v_core.config import PresetConfig
 
 logger = logging.getLogger(__name__)
 
