@@ -294,7 +294,7 @@ def pipeline_vectors(tok: CLIPTokenizer) -> dict:
     runs = []
     for options in PIPELINE_RUNS:
         fsp = dataclasses.replace(cfg.fsp, enabled=options["fsp_enabled"], strength=options["fsp_strength"])
-        out = pipe(image, PIPELINE_PROMPT, options["negative_prompt"], steps=options["steps"], guidance=options["guidance"],
+        out = pipe(image, PIPELINE_PROMPT, options["negative_prompt"], num_inference_steps=options["steps"], guidance_scale=options["guidance"],
                    scheduler=options["scheduler"], fsp=fsp, color_match=options["color_match"], noise=noise, mask=mask,
                    progress=False)
         runs.append({**options, "timesteps": [float(t) for t in out.timesteps], "latents": tensor(out.latents),

@@ -66,7 +66,7 @@ def record(bundle: Path, out: Path, backend: str, scheduler: str, steps: int, se
     shape = (1, 4, cfg.num_frames, cfg.latent_height, cfg.latent_width)
     mask = sample_mask(shape, cfg.fsp.mask_p, rng)
     noise = rng.standard_normal(shape).astype(np.float32)
-    result = pipe(image, PROMPT, scheduler=scheduler, steps=steps, noise=noise, mask=mask, progress=False)
+    result = pipe(image, PROMPT, scheduler=scheduler, num_inference_steps=steps, noise=noise, mask=mask, progress=False)
     for name, array, dtype in (("image.u8", image, np.uint8), ("noise.f32", noise, "<f4"), ("mask.f32", mask, "<f4"),
                                ("frames.u8", result.frames, np.uint8), ("latents.f32", result.latents, "<f4")):
         np.asarray(array, dtype=dtype).tofile(out / name)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from benchmarks.options import LARGE_PRESETS, BenchmarkPlan
 from i2v_core.bundle import load_manifest
+from i2v_core.config import AttentionVariant, get_preset
+from i2v_core.stages import stage_specs
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class ModelSet:
 
 
 def _export_options(plan: BenchmarkPlan, out: Path, targets: tuple[str, ...], stages: tuple[str, ...], **extra):
-    from export.exporter import ExportOptions
+    from export.exporter import ExportOptions  # deferred: the exporter imports torch; the parent stays torch-free
 
     return ExportOptions(out=out, preset=plan.cfg.name, targets=targets, stages=stages,
                          random_weights=plan.cfg.name != "tiny", overwrite=True, **extra)
@@ -102,7 +104,7 @@ _EXPORT_ERRORS = (ValueError, RuntimeError, MemoryError, OSError)  # RuntimeErro
 def _child_export(options, level: int) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("export").setLevel(level)
-    from export.exporter import export_bundle
+    from export.exporter import export_bundle  # deferred: runs in the export child
 
     export_bundle(options)
 
@@ -195,13 +197,12 @@ def quantize_all(plan: BenchmarkPlan, work: Path, models: ModelSet, progress=Non
 def _child_export_variant(preset: str, variant: str, out: Path, targets: tuple[str, ...]) -> None:
     """In a child: the UNet stage of `variant` converted for `targets` into `out`, plus a minimal
     manifest (`stages.unet.io/targets`, as the runtime reads it)."""
+    # deferred on purpose: torch and the converters load in this child only
     import torch
 
     from export.converters import export_stage
     from i2v_adapter.model.components import build_unet
     from i2v_adapter.model.stage_modules import UNetStage, sample_torch_inputs
-    from i2v_core.config import AttentionVariant, get_preset
-    from i2v_core.stages import stage_specs
 
     cfg = get_preset(preset)
     if variant != "base":

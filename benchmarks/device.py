@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import derive
 from benchmarks.litert_output import BenchmarkOutputError, error_lines, parse_benchmark_output
 from benchmarks.report import render_markdown
 from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, now_utc, versions, write_json
@@ -190,8 +191,6 @@ def run_stage(adb: Adb, options: DeviceOptions, manifest: dict, stage: str, remo
 
 
 def _results(options: DeviceOptions, manifest: dict, info: dict, rows: list[dict], created: str) -> dict:
-    from benchmarks import derive
-
     cfg = manifest["preset"]["config"]
     measured = [r for r in rows if r.get("status") == "ok"]
     steps = manifest.get("sampling", {}).get("num_inference_steps", 25)

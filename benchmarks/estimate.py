@@ -30,8 +30,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+from diffusers import UNet2DConditionModel
+from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.derive import calls_per_video
 from benchmarks.socs import ANCHORS, SOCS, W8A16_RATE, WEIGHT_BYTES
+from benchmarks.tables import table
+from i2v_adapter.model.components import build_components, unet2d_kwargs
+from i2v_adapter.model.stage_modules import stage_modules
+from i2v_core.bundle import load_manifest
+from i2v_core.config import get_preset
+from i2v_core.media import atomic_output_dir
+from i2v_core.stages import stage_specs
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +83,7 @@ def count_onnx(path: str | Path) -> dict:
 
     `uncounted` names MAC-carrying nodes whose shapes could not be inferred (their MACs are missing).
     """
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
 
     model = onnx.load(str(path), load_external_data=False)
     inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)  # data_prop: through Shape -> Reshape
@@ -103,9 +114,6 @@ def _sum_counts(parts: list[dict]) -> dict:
 
 
 def _meta_macs(module, inputs) -> int:
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         module(*inputs)
     return counter.get_total_flops() // 2
@@ -123,12 +131,6 @@ def _stage_params(stage: str, module) -> int:
 
 def count_torch(preset: str, stage: str) -> dict:
     """MACs and fp32 weight bytes of one stage of `preset`, built on the meta device."""
-    import torch
-
-    from i2v_adapter.model.components import build_components
-    from i2v_adapter.model.stage_modules import stage_modules
-    from i2v_core.config import get_preset
-    from i2v_core.stages import stage_specs
 
     cfg = get_preset(preset)
     spec = stage_specs(cfg)[stage]
@@ -143,11 +145,6 @@ def count_torch(preset: str, stage: str) -> dict:
 
 def anchor_macs() -> int:
     """MACs of one SD1.5 UNet call as the anchors run it (batch 1, 4x64x64 latent, 77 tokens)."""
-    import torch
-    from diffusers import UNet2DConditionModel
-
-    from i2v_adapter.model.components import unet2d_kwargs
-    from i2v_core.config import get_preset
 
     cfg = get_preset("sd15")
     with torch.device("meta"):
@@ -226,7 +223,6 @@ def render_estimate(est: dict) -> list[str]:
             anchored = e.get("anchor_scaled_ms")
             row += [f"{_num(e['roofline_ms'])} ({e['bound']})", "-" if anchored is None else _num(anchored)]
         rows.append(row)
-    from benchmarks.tables import table
 
     lines = ["## Phone estimate (no phone attached: an estimate, not a measurement)", "",
              "Per call of each stage (the UNet row is one denoising step: one CFG-batched call).", "",
@@ -264,10 +260,6 @@ def render_estimate(est: dict) -> list[str]:
 
 def video_calls(preset: str, steps: int | None = None) -> dict[str, int]:
     """How many times one video of `preset` calls each stage (the preset's steps unless given)."""
-    from benchmarks.derive import calls_per_video
-    from i2v_core.config import get_preset
-    from i2v_core.stages import stage_specs
-
     cfg = get_preset(preset)
     return calls_per_video(list(stage_specs(cfg)), cfg.num_frames, steps or cfg.sampling.num_inference_steps)
 
@@ -275,8 +267,6 @@ def video_calls(preset: str, steps: int | None = None) -> dict[str, int]:
 def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | None) -> dict[str, dict]:
     """Counts per stage: from the bundle's ONNX files if given, else on the meta device."""
     if bundle is not None:
-        from i2v_core.bundle import load_manifest
-
         manifest = load_manifest(bundle)
         counts = {}
         for stage, record in manifest["stages"].items():
@@ -291,8 +281,6 @@ def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | No
         if not counts:
             raise ValueError(f"bundle {bundle}: expected ONNX models to count, found targets {manifest['targets']}")
         return counts
-    from i2v_core.config import get_preset
-    from i2v_core.stages import stage_specs
 
     names = stages or list(stage_specs(get_preset(preset)))
     return {s: count_torch(preset, s) for s in names}
@@ -319,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
         counts = count_stages(args.preset, args.bundle, stages)
         preset = args.preset
         if args.bundle is not None:
-            from i2v_core.bundle import load_manifest
-
             preset = load_manifest(args.bundle)["preset"]["name"]
         est = estimate_preset(counts, args.precision, anchor_macs(), video_calls(preset, args.steps))
     except (ValueError, FileNotFoundError, FileExistsError) as err:
@@ -329,8 +315,6 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(render_estimate(est))
     print(text)
     if args.out is not None:
-        from i2v_core.media import atomic_output_dir
-
         with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
             (tmp / "estimate.json").write_text(json.dumps(est, indent=2) + "\n", encoding="utf-8")
             (tmp / "estimate.md").write_text(text + "\n", encoding="utf-8")

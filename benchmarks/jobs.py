@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.stats import LatencyStats, time_calls
+from i2v_core.config import AttentionVariant, get_preset
 from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
@@ -83,11 +84,11 @@ def _rss_mb(field: str) -> float | None:
 
 def _torch_stage(job: Job):
     """The PyTorch stage module of `job` (variant applied), and its weight bytes."""
+    # deferred on purpose: torch loads in the measuring child only; the parent stays torch-free
     import torch
 
     from i2v_adapter.model import components as models
     from i2v_adapter.model import stage_modules
-    from i2v_core.config import AttentionVariant, get_preset
 
     if job.threads is not None:
         torch.set_num_threads(job.threads)
@@ -111,7 +112,7 @@ def _torch_stage(job: Job):
 
 
 def _torch_call(job: Job, spec: StageSpec):
-    import torch
+    import torch  # deferred: the torch backend's child only
 
     module, size = _torch_stage(job)
     args = tuple(torch.from_numpy(v) for v in spec.sample_inputs(job.seed).values())
@@ -126,7 +127,7 @@ def _torch_call(job: Job, spec: StageSpec):
 def _onnx_session(job: Job, path: Path, spec: StageSpec):
     """An onnxruntime session on one model file, with thread spinning set by `job.spin`; its inputs
     must be `spec`'s."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # deferred: the onnx backend's child only
 
     options = ort.SessionOptions()
     if job.threads is not None:
@@ -160,7 +161,7 @@ def _onnx_call(job: Job, spec: StageSpec, feeds: dict):
 
 
 def _runtime_call(job: Job, spec: StageSpec):
-    from runtime_py.runners import bundle_runner
+    from runtime_py.runners import bundle_runner  # deferred: loads onnxruntime / LiteRT in the child
 
     if job.bundle is None or job.record is None:
         raise ValueError(f"{job.label()}: expected a bundle and its stage record for backend {job.backend!r}, got none")

@@ -6,9 +6,13 @@ without data are left out, and every row that was not measured says why.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 from pathlib import Path
 
+from benchmarks.estimate import render_estimate
+from benchmarks.results import REPORT_NAME, RESULTS_NAME, load_results, write_json
 from benchmarks.tables import fmt, mb, table
 
 logger = logging.getLogger(__name__)
@@ -137,8 +141,6 @@ def _unavailable(results: dict) -> list[str]:
 
 
 def render_markdown(results: dict) -> str:
-    from benchmarks.estimate import render_estimate
-
     lines = _header(results) + _targets(results) + _latency(results) + _ratios(results) + _per_video(results) + _sizes(results)
     if results.get("estimate"):
         lines += render_estimate(results["estimate"])
@@ -152,10 +154,10 @@ def render_markdown(results: dict) -> str:
 
 
 def _latency_plot(results: dict, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # deferred: plots only
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: plots only
 
     rows = [r for r in results["rows"] if r.get("status") == "ok" and r["variant"] == "adapted"]
     stages = list(dict.fromkeys(r["stage"] for r in rows))
@@ -182,10 +184,10 @@ def _latency_plot(results: dict, path: Path) -> None:
 
 def _size_psnr_plot(results: dict, path: Path) -> bool:
     """One panel per stage: model size against PSNR, colour by recipe, marker by backend."""
-    import matplotlib
+    import matplotlib  # deferred: plots only
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: plots only
 
     points = [r for r in results["rows"] if r.get("psnr_db") is not None and r.get("size_bytes") and r["variant"] == "adapted"]
     if not any(r["precision"] != "fp32" for r in points):
@@ -214,8 +216,6 @@ def _size_psnr_plot(results: dict, path: Path) -> bool:
 
 def write_outputs(results: dict, out: Path) -> None:
     """Plots, `results.json` and `report.md` of `results` into the folder `out`."""
-    from benchmarks.results import REPORT_NAME, RESULTS_NAME, write_json
-
     results["plots"] = write_plots(results, out)
     write_json(out / RESULTS_NAME, results)
     (out / REPORT_NAME).write_text(render_markdown(results), encoding="utf-8")
@@ -223,10 +223,6 @@ def write_outputs(results: dict, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmarks.report DIR`: write the report and plots again from DIR/results.json."""
-    import argparse
-    import sys
-
-    from benchmarks.results import load_results
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split(": ", 1)[1])
     parser.add_argument("folder", type=Path, help="a benchmark output folder (with results.json)")

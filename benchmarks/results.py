@@ -20,6 +20,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import psutil
+
 from i2v_core.media import atomic_write_bytes
 
 SCHEMA = "i2v-adapter-benchmark/1"
@@ -56,8 +58,6 @@ def _git_commit() -> str | None:
 
 
 def machine_info() -> dict:
-    import psutil
-
     return {
         "platform": platform.platform(),
         "cpu": _cpu_model(),

@@ -23,11 +23,13 @@ from pathlib import Path
 
 from benchmarks import derive
 from benchmarks.bundles import ModelSet, export_fp32, export_variants, quantize_all
+from benchmarks.estimate import anchor_macs, count_stages, estimate_preset, video_calls
 from benchmarks.jobs import ADAPTED, BACKENDS, UNET_VARIANTS, Job, measure_group
 from benchmarks.options import LARGE_PRESETS, PRECISIONS, BenchmarkOptions, BenchmarkPlan, plan_benchmark
 from benchmarks.report import write_outputs
 from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, machine_info, now_utc, versions
 from i2v_core.media import atomic_output_dir
+from i2v_core.stages import stage_specs
 
 # A fixed name: under `python -m benchmarks.run` this module is `__main__`.
 logger = logging.getLogger("benchmarks.run")
@@ -45,8 +47,6 @@ class _Progress:
 
 
 def _job(plan: BenchmarkPlan, models: ModelSet, stage: str, backend: str, precision: str, variant: str = ADAPTED) -> Job:
-    from i2v_core.stages import stage_specs
-
     bundle = record = None
     if backend != "torch":
         source = models.variants[variant] if variant != ADAPTED else models.bundle_for(precision, backend)
@@ -143,8 +143,6 @@ def _attach_sizes(rows: list[dict], models: ModelSet) -> None:
 
 def _estimate(plan: BenchmarkPlan, models: ModelSet, progress) -> dict | None:
     """Phone estimate from the fp32 ONNX models when exported, else from the meta-device count."""
-    from benchmarks.estimate import anchor_macs, count_stages, estimate_preset, video_calls
-
     progress("phone estimate: counting MACs")
     fp32 = models.bundles.get("fp32")
     use_onnx = fp32 is not None and all(fp32.has(s, "onnx") for s in plan.stages)
@@ -161,8 +159,6 @@ def _where(directory: Path, out: Path) -> str:
 
 
 def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: dict | None, started: dict, out: Path) -> dict:
-    from i2v_core.stages import stage_specs
-
     cfg = plan.cfg
     measured = [r for r in rows if r.get("status") == "ok"]
     cost = derive.adapter_cost(measured)

@@ -39,6 +39,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from i2v_adapter.checkpoints.shipped import PARTS, default_components, load_trained
+from i2v_adapter.model.adapter import remove_i2v_adapter
+from i2v_adapter.pipeline import I2VPipeline, with_fsp
+from i2v_adapter.training.config import TrainConfig
+from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES, SyntheticClips
+from i2v_adapter.training.objectives import encode_frames, epsilon_loss, noisy_input, predicted_clean, predicted_noise
+from i2v_core.config import get_preset
+from i2v_core.media import atomic_output_dir
+from runtime_py.metrics import optical_flow, video_metrics
+from runtime_py.pipeline import RuntimePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +75,6 @@ def held_out_clips(count: int, cfg, seed: int = HELD_OUT_SEED, captions: str = S
                    start: str = "edge") -> list[tuple[np.ndarray, str, str]]:
     """`(frames (F, H, W, 3) uint8, prompt, motion)` of the first `count` held-out clips (or of another
     `seed`), with captions in a style of `data.CAPTION_STYLES` and starts of `data.START_STYLES`."""
-    from i2v_adapter.training.data import SyntheticClips
-
     clips = SyntheticClips(count, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=seed,
                            captions=captions, start=start)
     return [(*clips[i], clips.spec(i).motion) for i in range(count)]
@@ -76,8 +87,6 @@ def held_out_set(count: int, cfg) -> list[tuple[np.ndarray, str, str]]:
 
 def motion_direction_ok(frames: np.ndarray, motion: str) -> bool | None:
     """For a translating motion: does the mean flow of moving pixels (> 0.5 px/frame) point that way?"""
-    from runtime_py.metrics import optical_flow
-
     if motion not in _DIRECTIONS:
         return None
     flows = np.stack([optical_flow(a, b) for a, b in zip(frames[:-1], frames[1:])])  # (F-1, H, W, 2)
@@ -90,18 +99,12 @@ def motion_direction_ok(frames: np.ndarray, motion: str) -> bool | None:
 
 def generate_variant(pipe, variant: str, image, prompt: str, seed: int) -> np.ndarray:
     """`(F, H, W, 3)` uint8 from the PyTorch pipeline; FSP only in the `+fsp` variants."""
-    from i2v_adapter.pipeline import with_fsp
-
     fsp = with_fsp(pipe.config.fsp, enabled=variant.endswith("+fsp"))
     return pipe(image, prompt, seed=seed, fsp=fsp, progress=False).frames
 
 
 def pipelines(weights: Path | None, cfg):
     """`{variant: pipeline}` for preset config `cfg`: one with the adapter, one with it removed."""
-    from i2v_adapter.checkpoints.shipped import PARTS, default_components, load_trained
-    from i2v_adapter.model.adapter import remove_i2v_adapter
-    from i2v_adapter.pipeline import I2VPipeline
-
     def build():
         components = default_components(cfg, random_weights=weights is not None)
         if weights is not None:
@@ -118,9 +121,6 @@ def pipelines(weights: Path | None, cfg):
 
 def _clip_inputs(pipe, clip: np.ndarray, prompt: str):
     """`(latents (1, 4, F, h, w), text states (1, 77, D))` of one clip and its prompt, through the pipeline's stages."""
-    import torch
-
-    from i2v_adapter.training.objectives import encode_frames
 
     latents = encode_frames(pipe.stages["vae_encoder"], torch.from_numpy(clip[None]), torch.float32)
     ids = torch.from_numpy(pipe.components.tokenizer.encode(prompt).astype(np.int32))[None]  # (1, 77)
@@ -135,9 +135,6 @@ def denoising_error(pipe, clips, timesteps=ERROR_TIMESTEPS, *, first_frame_clean
     frame noised and scored. A v-prediction UNet is scored on the noise its output implies, so
     either kind of model gets the same measure.
     """
-    import torch
-
-    from i2v_adapter.training.objectives import epsilon_loss, noisy_input, predicted_noise
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     errors: dict[int, list[float]] = {int(t): [] for t in timesteps}
@@ -162,10 +159,6 @@ def first_step_error(pipe, clips, *, first_frame_clean: bool = True, pure_noise:
     `pure_noise=False`: the clip noised to `t` instead, as training noises it (its
     `sqrt(alpha_bar)` share of the clip left in), to show how much a model reads from that leak.
     """
-    import torch
-
-    from i2v_adapter.pipeline import with_fsp
-    from i2v_adapter.training.objectives import noisy_input, predicted_clean
 
     stages, scheduler = pipe.stages, pipe.components.scheduler
     t = pipe.timesteps(pipe.config.sampling.num_inference_steps, with_fsp(pipe.config.fsp, enabled=False))[0]
@@ -209,8 +202,6 @@ def copy_first_frame_error(pipe, clips) -> float:
     Most of it sits in the few latent pixels the moving shape covers, so a model that knew where the
     caption sends the shape would score well below it.
     """
-    import torch
-
     with torch.no_grad():
         errors = [float((latents[:, :, 1:] - latents[:, :, :1]).pow(2).mean())
                   for latents, _ in (_clip_inputs(pipe, clip, prompt) for clip, prompt, _ in clips)]
@@ -269,8 +260,6 @@ def error_table(errors: dict[str, dict[int, float]], what: str = "epsilon MSE") 
 
 
 def evaluate(frames: np.ndarray, image: np.ndarray, motion: str) -> dict:
-    from runtime_py.metrics import video_metrics
-
     row = video_metrics(frames, image).to_dict()
     row.pop("flow_method")
     row["direction_ok"] = motion_direction_ok(frames, motion)
@@ -305,13 +294,9 @@ def markdown_table(summary: dict[str, dict], count: int) -> str:
 def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None = None,
                  backend: str = "onnx", progress: bool = True, captions: str = SHIPPED_CAPTIONS,
                  start: str = "edge") -> tuple[dict, dict]:
-    from tqdm.auto import tqdm
-
     pipes = pipelines(weights, cfg)
     names = list(VARIANTS)
     if bundle_int8 is not None:
-        from runtime_py.pipeline import RuntimePipeline
-
         pipes["int8 bundle"] = RuntimePipeline.from_bundle(bundle_int8, backend)
         names.append("int8 bundle")
     cfg = pipes["adapter"].config
@@ -340,8 +325,6 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES
-
     p = argparse.ArgumentParser(prog="python -m evaluation.ablation", description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=None,
                    help="a folder of trained weights (i2v_adapter.checkpoints.shipped layout); default: the preset's own")
@@ -361,8 +344,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from i2v_core.media import atomic_output_dir
-
     args = build_parser().parse_args(argv)
     if args.count < 1:
         print(f"error: expected --count >= 1, got {args.count}", file=sys.stderr)
@@ -370,12 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
             if args.train_config is not None:
-                from i2v_adapter.training.config import TrainConfig
-
                 cfg = TrainConfig.from_json(args.train_config).preset_config()
             else:
-                from i2v_core.config import get_preset
-
                 cfg = get_preset("tiny")
             rows, summary, objective = run_ablation(args.weights, args.count, cfg, bundle_int8=args.bundle_int8,
                                                     backend=args.backend, progress=not args.quiet,

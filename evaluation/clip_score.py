@@ -13,18 +13,19 @@ embeddings, in [-1, 1] (1: the same image to CLIP).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from i2v_core.preprocess import clip_pixel_values
 
 
 def load_clip_vision(model_dir: str | os.PathLike):
     """`CLIPVisionModelWithProjection` from a local folder (safetensors only); clear errors otherwise."""
-    from transformers import CLIPVisionModelWithProjection
-
     path = Path(model_dir)
     if not path.is_dir():
         raise FileNotFoundError(f"CLIP checkpoint folder not found: {path}")
@@ -39,10 +40,6 @@ def load_clip_vision(model_dir: str | os.PathLike):
 
 def _vision_config(path: Path):
     """The vision config; from a full `CLIPModel` folder it needs the top-level `projection_dim`."""
-    import json
-
-    from transformers import CLIPVisionConfig
-
     config_file = path / "config.json"
     if not config_file.is_file():
         raise ValueError(f"expected config.json in the CLIP checkpoint folder {path}, not found")
@@ -57,8 +54,6 @@ def _vision_config(path: Path):
 
 def clip_cosines(frames: np.ndarray, image: np.ndarray, model) -> list[float]:
     """Cosine of each frame's CLIP image embedding with the input image's: `(F, H, W, 3)` uint8 -> F floats."""
-    import torch
-
     size = model.config.image_size
     pixels = np.concatenate([clip_pixel_values(x, size) for x in (image, *frames)])  # (1 + F, 3, S, S)
     with torch.no_grad():

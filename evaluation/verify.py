@@ -37,12 +37,29 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import diffusers
 import numpy as np
+import torch
+from transformers import CLIPTokenizer as HFTokenizer
 
+from evaluation.clip_score import clip_consistency, load_clip_vision
+from i2v_adapter.checkpoints.load import load_components
+from i2v_adapter.checkpoints.shipped import build_recorded
+from i2v_adapter.model import fsp as torch_fsp
+from i2v_adapter.pipeline import I2VPipeline
 from i2v_core import parity as parity_lib
+from i2v_core.bundle import verify_bundle
+from i2v_core.cli import parse_lora
+from i2v_core.config import AttentionVariant
+from i2v_core.media import make_test_card
+from i2v_core.preprocess import image_to_unit_range
+from i2v_core.stages import StageSpec
 from i2v_core.tokenizer import truncation_warnings_off
+from runtime_py import fsp as np_fsp
 from runtime_py.generate import NamedFailures, StageRunError
 from runtime_py.metrics import psnr_uint8, video_metrics
+from runtime_py.pipeline import RuntimePipeline, preset_from_manifest
+from runtime_py.report import summary_lines, write_report
 from runtime_py.schedulers import SCHEDULERS, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -130,9 +147,6 @@ class VerifyResult:
 
 def reference_config(manifest: dict):
     """The bundle's preset with the manifest's seed and attention variant (what export built)."""
-    from i2v_core.config import AttentionVariant
-    from runtime_py.pipeline import preset_from_manifest
-
     exported = manifest["preset"]["config"]
     return preset_from_manifest(manifest).with_overrides(
         seed=manifest.get("weights", {}).get("seed", exported["seed"]),
@@ -163,18 +177,11 @@ def _checkpoint_paths(manifest: dict, given: Weights) -> Weights:
 
 def build_reference(manifest: dict, weights: Weights):
     """`I2VPipeline` with the weights the bundle was exported from; checks its contract matches."""
-    from i2v_adapter.pipeline import I2VPipeline
-    from i2v_core.stages import StageSpec
-
     cfg = reference_config(manifest)
     source = manifest.get("weights", {}).get("source")
     if source in ("embedded-default", "random"):
-        from i2v_adapter.checkpoints.shipped import build_recorded
-
         components = build_recorded(cfg, manifest["weights"])
     elif source == "checkpoints":
-        from i2v_adapter.checkpoints.load import load_components
-
         paths = _checkpoint_paths(manifest, weights)
         components = load_components(
             cfg, sd15=paths.sd15, motion_module=paths.motion_module, i2v_adapter=paths.adapter,
@@ -195,8 +202,6 @@ def build_reference(manifest: dict, weights: Weights):
 
 def stage_parity(runner, torch_pipe, seed: int) -> dict[str, dict]:
     """Per stage: runtime vs PyTorch stage module on `StageSpec.sample_inputs(seed)`."""
-    import torch
-
     figures = {}
     for name, spec in runner.specs.items():
         feeds = spec.sample_inputs(seed)
@@ -209,8 +214,6 @@ def stage_parity(runner, torch_pipe, seed: int) -> dict[str, dict]:
 
 
 def _diffusers_scheduler(name: str, cfg):
-    import diffusers
-
     classes = {"ddim": diffusers.DDIMScheduler, "euler": diffusers.EulerDiscreteScheduler, "lcm": diffusers.LCMScheduler}
     return classes[name].from_config(diffusers.DDIMScheduler(**cfg.to_diffusers()).config)
 
@@ -221,8 +224,6 @@ def scheduler_parity(name: str, cfg, steps: int, seed: int = 0, shape=(1, 4, 3, 
     The noise prediction is the one that leads back to a fixed `x0`, plus 10% noise, so samples keep
     realistic magnitudes. Errors are relative to `max(1, max |x|)` (Euler's first samples reach ~100).
     """
-    import torch
-
     ref, ours = _diffusers_scheduler(name, cfg), make_scheduler(name, cfg)
     ref.set_timesteps(steps)
     ours.set_timesteps(steps)
@@ -252,8 +253,6 @@ def scheduler_parity(name: str, cfg, steps: int, seed: int = 0, shape=(1, 4, 3, 
 
 def tokenizer_parity(runtime_tokenizer, torch_tokenizer, tokenizer_dir: Path, texts) -> dict:
     """Ids of the bundle's tokenizer vs the PyTorch side's and transformers' over the bundle's files."""
-    from transformers import CLIPTokenizer as HFTokenizer
-
     hf = HFTokenizer.from_pretrained(str(tokenizer_dir))
     mismatches = []
     with truncation_warnings_off():  # the over-long test text is truncated on purpose
@@ -271,10 +270,6 @@ def _token_mismatches(text: str, runtime_tokenizer, torch_tokenizer, hf) -> list
 
 def fsp_parity(name: str, cfg, first_latent: np.ndarray, num_frames: int, steps: int, seed: int) -> float:
     """Max-abs of numpy vs torch FSP on the same noise and mask, in the UNet's (VP) units."""
-    import torch
-
-    from i2v_adapter.model import fsp as torch_fsp
-    from runtime_py import fsp as np_fsp
 
     fsp_cfg = cfg.fsp
     ref, ours = _diffusers_scheduler(name, cfg.scheduler), make_scheduler(name, cfg.scheduler)
@@ -332,10 +327,6 @@ def guidance_step_figures(runtime_preds: list, torch_preds: list) -> list[dict]:
 
 def end_to_end(runtime_pipe, torch_pipe, image: np.ndarray, options: VerifyOptions, steps: int, guidance: float):
     """Both pipelines on the same image, prompts, noise and mask -> (figures, torch frames, runtime frames)."""
-    import torch
-
-    from runtime_py import fsp as np_fsp
-    from runtime_py.pipeline import RuntimePipeline
 
     cfg = runtime_pipe.config
     _, c, f, h, w = runtime_pipe.specs["unet"].inputs[0].shape  # sample (2, C, F, h, w)
@@ -345,7 +336,7 @@ def end_to_end(runtime_pipe, torch_pipe, image: np.ndarray, options: VerifyOptio
     recorder = RecordingRunner(runtime_pipe.runner)
     recorded = RuntimePipeline(runtime_pipe.specs, recorder, runtime_pipe.tokenizer, cfg)
     common = dict(fsp=cfg.fsp, progress=options.progress)
-    out = recorded(image, options.prompt, options.negative_prompt, steps=steps, guidance=guidance,
+    out = recorded(image, options.prompt, options.negative_prompt, num_inference_steps=steps, guidance_scale=guidance,
                    noise=noise, mask=mask, **common)
     module = _RecordingModule(torch_pipe.stages["unet"])
     torch_pipe.stages["unet"] = module
@@ -373,8 +364,6 @@ def both_video_metrics(videos: dict[str, np.ndarray], image: np.ndarray, clip: P
     """`runtime_py.metrics.video_metrics` of each video, plus the mean CLIP cosine with a CLIP checkpoint."""
     out = {name: video_metrics(frames, image).to_dict() for name, frames in videos.items()}
     if clip is not None:
-        from evaluation.clip_score import clip_consistency, load_clip_vision
-
         model = load_clip_vision(clip)
         for name, frames in videos.items():
             out[name]["clip_cosine"] = clip_consistency(frames, image, model)["mean_clip_cosine"]
@@ -411,11 +400,6 @@ def find_failures(report: dict, th: Thresholds) -> list[str]:
 
 def run_verify(options: VerifyOptions) -> VerifyResult:
     """All checks (see the module doc); raises `ValueError`/`FileNotFoundError` on bad input only."""
-    import torch
-
-    from i2v_core.bundle import verify_bundle
-    from i2v_core.preprocess import image_to_unit_range
-    from runtime_py.pipeline import RuntimePipeline
 
     if Path(options.out).exists() and not options.overwrite:
         raise FileExistsError(f"output already exists: {options.out} (pass --overwrite to replace it)")
@@ -427,8 +411,6 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads, verify=False)
     runtime = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
     if options.image is None:
-        from i2v_core.media import make_test_card
-
         image = make_test_card(*runtime.image_size)
     else:
         image = runtime.load_image(options.image)
@@ -488,8 +470,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> VerifyOptions:
-    from i2v_core.cli import parse_lora
-
     named = {"stage_psnr_db": args.min_stage_psnr, "frame_psnr_db": args.min_frame_psnr,
              "guidance_correlation": args.min_guidance_corr}
     return VerifyOptions(
@@ -502,8 +482,6 @@ def options_from_args(args: argparse.Namespace) -> VerifyOptions:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from runtime_py.report import summary_lines, write_report
-
     args = build_parser().parse_args(argv)
     try:
         options = options_from_args(args)

@@ -20,11 +20,11 @@ import tempfile
 from pathlib import Path
 
 from export.exporter import TARGETS, Checkpoints, ExportDependencyError, ExportOptions, export_bundle, plan_export
-from i2v_core.cli import parse_lora
+from i2v_core.cli import parse_lora, run_main
 from i2v_core.config import PRESETS, AttentionVariant
 from i2v_core.manifest import format_summary
 from i2v_core.parity import ParityError
-from quantize.api import QuantizationParityError
+from quantize.api import QuantizationParityError, quantize_bundle, resolve_recipe
 from quantize.fidelity import ReferenceMismatchError
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,6 @@ def export_with_precision(options: ExportOptions, precision: str = "fp32", *, pr
     bundle (written to a temporary folder beside `options.out`, removed afterwards) into `options.out`."""
     if precision == "fp32":
         return export_bundle(options)
-    from quantize.api import quantize_bundle, resolve_recipe
 
     recipe = resolve_recipe(precision)  # ValueError for an unknown recipe, before any work
     plan = plan_export(options)
@@ -143,6 +142,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from i2v_core.cli import run_main
-
     run_main(main, verbose_loggers=("export", "i2v_adapter", "quantize"))

@@ -89,7 +89,7 @@ def export_onnx(
     `external_data`: None decides by size (weights over 2 GB go to `<path>.data`); True / False force it.
     `work_dir` holds the unsimplified graph (and its per-tensor files for a large model).
     """
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
     import onnxslim
 
     check_forward_names(module, spec)
@@ -143,7 +143,7 @@ class _NamedOutputs(nn.Module):
 
 @contextmanager
 def _litert_progress(show: bool) -> Iterator[None]:
-    import litert_torch
+    import litert_torch  # deferred: TFLite conversion only (slow to import)
 
     before = os.environ.get("LITERT_TORCH_SHOW_PROGRESS")
     litert_torch.config.show_progress = show
@@ -160,7 +160,7 @@ def export_tflite(
     module: nn.Module, spec: StageSpec, args: tuple[torch.Tensor, ...], path: Path, *, progress: bool = False
 ) -> list[Path]:
     """Convert `module` with litert-torch (signature `serving_default`, contract names); return `[path]`."""
-    import litert_torch
+    import litert_torch  # deferred: TFLite conversion only (slow to import)
 
     check_forward_names(module, spec)
     check_tflite_size(spec.name, weight_bytes(module))

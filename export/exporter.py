@@ -18,10 +18,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from export.chunking import (
+    CHUNK_LIMIT_BYTES,
+    build_chunks,
+    chunk_spec,
+    chunks_needed,
+    plan_chunks,
+    run_chunks,
+    unet_units,
+    unit_parameter_bytes,
+)
+from export.converters import ONNX_OPSET, check_tflite_size, export_stage
+from export.graph_options import chunked_attention, decompose_groupnorm, matmul_attention
+from i2v_adapter.checkpoints.load import load_components
+from i2v_adapter.checkpoints.shipped import default_components, shipped_record
+from i2v_adapter.info import model_info
+from i2v_adapter.model.components import build_unet
+from i2v_adapter.model.stage_modules import stage_modules
 from i2v_core import parity as parity_lib
 from i2v_core.bundle import MANIFEST_NAME
-from i2v_core.config import AttentionVariant, PresetConfig, get_preset
+from i2v_core.config import AttentionVariant, ImageEncoderConfig, PresetConfig, get_preset, tiny_image_encoder
 from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest
 from i2v_core.measure import release_memory, usage
 from i2v_core.media import atomic_output_dir
@@ -108,8 +126,6 @@ def resolve_config(options: ExportOptions) -> PresetConfig:
     if (ckpt.ip_adapter or ckpt.image_encoder) and not options.content_adapter:
         raise ValueError("--ip-adapter / --image-encoder are content-adapter weights: pass --content-adapter too")
     if options.content_adapter and cfg.image_encoder is None:
-        from i2v_core.config import ImageEncoderConfig, tiny_image_encoder
-
         changes["image_encoder"] = tiny_image_encoder() if cfg.name == "tiny" else ImageEncoderConfig()
     return cfg.with_overrides(**changes, attention=AttentionVariant(options.attention))
 
@@ -151,9 +167,6 @@ def _check_tflite_sizes(cfg: PresetConfig, stages: tuple[str, ...]) -> None:
     """Refuse a stage whose fp32 weights pass the flatbuffer limit, counted on the meta device.
 
     The UNet is checked per chunk by `_plan_unet_chunks`."""
-    from export.converters import check_tflite_size
-    from i2v_adapter.info import model_info
-
     params = model_info(cfg.name, with_image_encoder=cfg.image_encoder is not None).stage_params
     for stage in stages:
         if stage != "unet":
@@ -162,11 +175,6 @@ def _check_tflite_sizes(cfg: PresetConfig, stages: tuple[str, ...]) -> None:
 
 def _plan_unet_chunks(cfg: PresetConfig, wanted: int | None, targets: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
     """How many chunks the UNet is exported in, and its fp32 weight bytes per unit (meta device)."""
-    import torch
-
-    from export.chunking import CHUNK_LIMIT_BYTES, chunks_needed, plan_chunks, unet_units, unit_parameter_bytes
-    from export.converters import check_tflite_size
-    from i2v_adapter.model.components import build_unet
 
     with torch.device("meta"):
         unet = build_unet(cfg)
@@ -204,10 +212,7 @@ def plan_export(options: ExportOptions) -> ExportPlan:
 
 def _load_components(cfg: PresetConfig, ckpt: Checkpoints, random_weights: bool):
     if not ckpt.any:
-        from i2v_adapter.checkpoints.shipped import default_components
-
         return default_components(cfg, random_weights=random_weights)
-    from i2v_adapter.checkpoints.load import load_components
 
     return load_components(
         cfg,
@@ -229,8 +234,6 @@ def _weights_record(options: ExportOptions, cfg: PresetConfig) -> dict:
         source = "embedded-default" if cfg.name == "tiny" and not options.random_weights else "random"
     record = {"source": source, "seed": cfg.seed}
     if source == "embedded-default":
-        from i2v_adapter.checkpoints.shipped import shipped_record
-
         trained = shipped_record(cfg)
         if trained is not None:
             record["trained"] = trained  # the preset's shipped trained weights, by hash
@@ -258,9 +261,6 @@ class _StageJob:
 
 def _prepare_chunks(job: _StageJob, plan: ExportPlan) -> None:
     """Cut the UNet into `plan.unet_chunks` and check the chunks reproduce the whole stage."""
-    import torch
-
-    from export.chunking import build_chunks, chunk_spec, run_chunks
 
     job.chunks = build_chunks(job.module, job.spec, plan.unet_chunks, list(plan.unet_unit_bytes))
     io = run_chunks(job.chunks, {k: torch.from_numpy(v) for k, v in job.feeds.items()})
@@ -274,8 +274,6 @@ def _prepare_chunks(job: _StageJob, plan: ExportPlan) -> None:
 
 def _prepare_jobs(modules: dict, plan: ExportPlan) -> dict[str, _StageJob]:
     """Reference outputs of the unmodified PyTorch stages (before any graph option rewrites them)."""
-    import torch
-
     specs = stage_specs(plan.cfg)
     jobs = {}
     for name in plan.stages:
@@ -291,16 +289,11 @@ def _prepare_jobs(modules: dict, plan: ExportPlan) -> dict[str, _StageJob]:
 
 def _apply_graph_options(jobs: dict[str, _StageJob], options: ExportOptions) -> None:
     if options.decompose_groupnorm:
-        from export.graph_options import decompose_groupnorm
-
         for name, job in jobs.items():
             logger.info("%s: decomposed %d GroupNorm layers", name, decompose_groupnorm(job.module))
 
 
 def _export_one(job: _StageJob, target: str, bundle: Path, cfg: PresetConfig) -> TargetRecord:
-    import torch
-
-    from export.converters import export_stage
 
     spec = job.spec
     work = bundle / _WORK_DIR
@@ -354,8 +347,6 @@ def _run_exported(job: _StageJob, target: str, files: list[Path], chunk_files: l
 
 
 def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, options: ExportOptions) -> dict[str, StageRecord]:
-    from export.graph_options import chunked_attention, matmul_attention
-
     records = {name: StageRecord(job.spec) for name, job in jobs.items()}
     total, done = len(jobs) * len(plan.targets), 0
     chunk_mb = options.attention_chunk_mb
@@ -385,8 +376,6 @@ def export_bundle(options: ExportOptions) -> dict:
     """
     plan = plan_export(options)
     cfg = plan.cfg
-    from export.converters import ONNX_OPSET
-    from i2v_adapter.model.stage_modules import stage_modules
 
     logger.info("building %s components (%s)", cfg.name, _weights_record(options, cfg)["source"])
     components = _load_components(cfg, options.checkpoints, options.random_weights)

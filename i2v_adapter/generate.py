@@ -15,6 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from i2v_adapter.checkpoints.load import load_components
+from i2v_adapter.pipeline import I2VPipeline, with_fsp
+from i2v_core import media
 from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, get_preset
 from i2v_core.media import make_test_card
@@ -53,8 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_pipeline(args: argparse.Namespace):
     """The pipeline for the CLI's preset, from local checkpoints when given, else deterministic weights."""
-    from i2v_adapter.pipeline import I2VPipeline
-
     cfg = get_preset(args.preset)
     if args.frames is not None:
         cfg = cfg.with_overrides(num_frames=args.frames)
@@ -65,7 +66,6 @@ def load_pipeline(args: argparse.Namespace):
                 "or --random-weights to run the architecture with random weights"
             )
         return I2VPipeline.from_preset(cfg, random_weights=args.random_weights)
-    from i2v_adapter.checkpoints.load import load_components
 
     loras = [parse_lora(s) for s in args.lora]
     components = load_components(
@@ -80,9 +80,6 @@ def load_pipeline(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> Path:
-    from i2v_adapter.pipeline import with_fsp
-    from i2v_core import media
-
     start = time.perf_counter()
     pipe = load_pipeline(args)
     cfg = pipe.config

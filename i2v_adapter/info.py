@@ -14,7 +14,7 @@ import torch
 
 from i2v_adapter.model.adapter import adapter_parameters, spatial_self_attentions
 from i2v_adapter.model.components import build_image_encoder, build_text_encoder, build_unet, build_vae
-from i2v_core.config import PRESETS, get_preset, tiny_image_encoder
+from i2v_core.config import PRESETS, ImageEncoderConfig, get_preset, tiny_image_encoder
 from i2v_core.stages import stage_specs
 
 
@@ -45,8 +45,6 @@ def model_info(preset: str, *, with_image_encoder: bool = False) -> ModelInfo:
     """Count parameters of every stage of `preset` without allocating weights."""
     cfg = get_preset(preset)
     if with_image_encoder and cfg.image_encoder is None:
-        from i2v_core.config import ImageEncoderConfig
-
         cfg = cfg.with_overrides(image_encoder=tiny_image_encoder() if preset == "tiny" else ImageEncoderConfig())
     with torch.device("meta"):
         unet = build_unet(cfg)

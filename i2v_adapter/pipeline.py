@@ -20,6 +20,8 @@ from i2v_adapter.checkpoints.shipped import default_components
 from i2v_adapter.model.components import Components
 from i2v_adapter.model.fsp import frame_similarity_prior
 from i2v_adapter.model.stage_modules import stage_modules
+from i2v_core import media
+from i2v_core.colour import colour_match
 from i2v_core.config import FSPConfig, PresetConfig
 from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
 from i2v_core.stages import stage_specs
@@ -70,8 +72,6 @@ class I2VPipeline:
 
     def load_image(self, image) -> np.ndarray:
         """A path, a PIL image or an `(H, W, 3)` uint8 array -> `(H, W, 3)` uint8 at the preset size."""
-        from i2v_core import media
-
         cfg = self.config
         if isinstance(image, (str, Path)):
             return media.load_image(image, height=cfg.height, width=cfg.width)
@@ -179,8 +179,6 @@ class I2VPipeline:
 
         frames = self.decode(latents)
         if sampling.color_match if color_match is None else color_match:
-            from i2v_core.colour import colour_match
-
             frames = colour_match(frames)
         return PipelineOutput(frames=frames, latents=latents, timesteps=[int(t) for t in timesteps])
 

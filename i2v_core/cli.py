@@ -1,5 +1,19 @@
-"""The `__main__` block every long-running CLI shares: logging set up once, here and not in
-libraries; SIGTERM unwinding like Ctrl-C, so atomic writers remove their temporary folders."""
+"""The one shape of every command-line entry point.
+
+    def main(argv: list[str] | None = None) -> int:
+        args = build_parser().parse_args(argv)              # argparse
+        options = Options(out=args.out, ...)                # -> a typed options dataclass
+        return cli.run(lambda: library_call(options))       # -> one library call
+
+    if __name__ == "__main__":
+        cli.entry(main, loggers=("export",))
+
+`run` turns a user error (bad input, missing file, refused overwrite: `USER_ERRORS` plus the
+command's own) into one line on stderr and exit code 2, and a failed gate (`failures`, e.g. a
+parity floor) into one line and exit code 1. `entry` is the only place logging is configured:
+WARNING everywhere, INFO for the command's own loggers unless `--quiet`; SIGTERM unwinds like
+Ctrl-C, so atomic writers remove their temporary folders, and an interrupt exits 130 with one line.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +25,50 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# What a user can fix: bad values, missing or existing paths, permissions. Anything else is a bug
+# and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+)
+
+
+def run(call: Callable[[], int | None], *, user_errors: tuple[type[BaseException], ...] = (),
+        failures: tuple[type[BaseException], ...] = ()) -> int:
+    """`call()`'s exit code (None: 0); `failures` -> 1 and `USER_ERRORS + user_errors` -> 2, each
+    with one line on stderr."""
+    try:
+        code = call()
+    except failures as err:
+        print(f"failed: {err}", file=sys.stderr)
+        return 1
+    except (*USER_ERRORS, *user_errors) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0 if code is None else int(code)
+
+
+def configure_logging(loggers: Sequence[str], *, quiet: bool = False) -> None:
+    """WARNING for everything, INFO for `loggers` (the command's own packages) unless `quiet`."""
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, datefmt="%H:%M:%S")
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_main(main: Callable[[], int], *, verbose_loggers: Sequence[str]) -> None:
-    """Configure logging (WARNING; INFO for `verbose_loggers` unless `--quiet` is given), make
-    SIGTERM raise `KeyboardInterrupt`, run `main()` and exit with its code."""
-    # Converters log to the root logger at INFO (per-op lowering notes): keep those at WARNING.
-    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, datefmt="%H:%M:%S")
-    if "--quiet" not in sys.argv[1:]:
-        for name in verbose_loggers:
-            logging.getLogger(name).setLevel(logging.INFO)
+def entry(main: Callable[[], int], *, loggers: Sequence[str]) -> None:
+    """The `__main__` block: configure logging, make SIGTERM raise `KeyboardInterrupt`, run `main()`
+    and exit with its code (130 after an interrupt)."""
+    configure_logging(loggers, quiet="--quiet" in sys.argv[1:])
     signal.signal(signal.SIGTERM, _interrupt)
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 def parse_lora(spec: str) -> tuple[Path, float]:

@@ -8,6 +8,8 @@ already holds, e.g. the models). Elsewhere it falls back to the process-lifetime
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import re
 import resource
 import sys
@@ -69,9 +71,6 @@ def usage() -> Iterator[Usage]:
 def release_memory() -> None:
     """Collect garbage and hand freed heap back to the OS (glibc `malloc_trim`), so the peak of the
     next block is not the sum of everything freed before it. A no-op where there is no glibc."""
-    import ctypes
-    import gc
-
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

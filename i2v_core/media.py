@@ -334,7 +334,7 @@ def _pad_to_even(frames: np.ndarray) -> np.ndarray:
 
 
 def _write_mp4(frames: np.ndarray, path: Path, fps: int, crf: int, audio: AudioTrack | None = None) -> None:
-    import av
+    import av  # deferred: PyAV (FFmpeg) only for MP4 files
 
     if "libx264" not in av.codecs_available:
         raise RuntimeError("this PyAV build has no libx264 encoder, so it cannot write .mp4; write a .gif instead")
@@ -360,7 +360,7 @@ def _add_aac_stream(container, audio: AudioTrack):
 
 def _encode_audio(container, stream, audio: AudioTrack) -> None:
     """Encode `audio` in the AAC encoder's frame size (1024 samples), with running pts."""
-    import av
+    import av  # deferred: PyAV (FFmpeg) only for MP4 files
 
     layout = "stereo" if audio.samples.shape[0] == 2 else "mono"
     size = stream.codec_context.frame_size or 1024
@@ -412,7 +412,7 @@ def _read_gif(src: Path) -> list[np.ndarray]:
 
 
 def _read_with_pyav(src: Path) -> list[np.ndarray]:
-    import av
+    import av  # deferred: PyAV (FFmpeg) only for MP4 files
 
     try:
         with av.open(str(src)) as container:

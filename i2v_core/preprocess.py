@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 # CLIP image normalisation (OpenAI CLIP, also used by IP-Adapter's CLIPImageProcessor).
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
@@ -37,8 +38,6 @@ def clip_pixel_values(image: np.ndarray, size: int) -> np.ndarray:
 
     Centre-crop to a square, then bilinear resize (Pillow), as CLIP's processor does.
     """
-    from PIL import Image
-
     check_rgb_uint8(image)
     h, w = image.shape[:2]
     side = min(h, w)

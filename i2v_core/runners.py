@@ -21,7 +21,7 @@ def _threads() -> int:
 
 def run_onnx(path: Path, feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
     """One onnxruntime CPU call; returns the named outputs."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # deferred: loads the ONNX runtime only when a bundle needs it
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = _threads()
@@ -31,7 +31,7 @@ def run_onnx(path: Path, feeds: dict[str, np.ndarray], output_names: list[str]) 
 
 def run_tflite(path: Path, feeds: dict[str, np.ndarray], output_names: list[str]) -> dict[str, np.ndarray]:
     """One LiteRT interpreter call through the model's `serving_default` signature."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # deferred: loads LiteRT only when a bundle needs it
 
     interpreter = Interpreter(model_path=str(path), num_threads=_threads())
     outputs = interpreter.get_signature_runner(TFLITE_SIGNATURE)(**feeds)

@@ -32,8 +32,10 @@ from i2v_core.media import atomic_output_dir
 from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, save_calibration
 from quantize.context import BundleContext, check_fp32, get_calibration, load_context
 from quantize.fidelity import measure_file, video_fidelity, video_reference
+from quantize.onnx_backend import quantize_onnx
 from quantize.recipes import TARGETS, Recipe, get_recipe
 from quantize.sizes import weight_bytes
+from quantize.tflite_backend import quantize_tflite
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +81,6 @@ def check_request(bundle_dir, recipe: Recipe, out_dir, *, overwrite: bool, targe
 
 
 def _quantize_file(ctx: BundleContext, recipe: Recipe, stage: str, target: str, dst: Path, calib, work: Path) -> dict:
-    from quantize.onnx_backend import quantize_onnx
-    from quantize.tflite_backend import quantize_tflite
-
     src = ctx.stage_file(stage, target)
     stage_recipe = recipe.for_stage(stage)
     if stage_recipe.is_float and not recipe.float_groups(stage):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from i2v_adapter.training.data import SyntheticClips
+from i2v_core.media import make_test_card
 from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
@@ -62,9 +64,6 @@ class CalibrationSet:
 
 def calibration_images(height: int, width: int, count: int, seed: int, prompts=DEFAULT_PROMPTS) -> list[tuple[np.ndarray, str]]:
     """`[(image (H, W, 3) uint8, prompt)]`: the test card with `prompts[0]`, then procedural first frames."""
-    from i2v_adapter.training.data import SyntheticClips
-    from i2v_core.media import make_test_card
-
     items = [(make_test_card(height, width), prompts[0])]
     if count > 1:
         clips = SyntheticClips(count - 1, num_frames=2, height=height, width=width, seed=seed)

@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from i2v_adapter.model.stage_modules import stage_modules
+from i2v_adapter.pipeline import I2VPipeline
 from i2v_core.bundle import BundleError, verify_bundle
 from i2v_core.stages import StageSpec
 from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, load_calibration, record_calibration
@@ -48,8 +50,6 @@ class BundleContext:
     def pipe(self):
         """The fp32 `I2VPipeline` over the reference components (built on first use)."""
         if self._pipe is None:
-            from i2v_adapter.pipeline import I2VPipeline
-
             self._pipe = I2VPipeline(self.components)
         return self._pipe
 
@@ -62,8 +62,6 @@ def check_fp32(manifest: dict, bundle: Path) -> None:
 
 def load_context(bundle_dir: str | Path) -> BundleContext:
     """Verify the bundle (files, sizes, sha256), rebuild its PyTorch reference, check it against the files."""
-    from i2v_adapter.model.stage_modules import stage_modules
-
     bundle = Path(bundle_dir)
     manifest = verify_bundle(bundle)
     check_fp32(manifest, bundle)

@@ -18,11 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from i2v_adapter.checkpoints.load import load_components
+from i2v_adapter.checkpoints.shipped import build_recorded
 from i2v_core import parity as parity_lib
 from i2v_core.config import AttentionVariant
+from i2v_core.media import make_test_card
 from i2v_core.runners import RUNNERS
 from i2v_core.stages import StageSpec
+from runtime_py.fsp import sample_mask
+from runtime_py.pipeline import RuntimePipeline, preset_from_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +42,6 @@ class ReferenceMismatchError(RuntimeError):
 
 def reference_config(manifest: dict):
     """The bundle's `PresetConfig`: preset, exported frames / size / attention, manifest defaults."""
-    from runtime_py.pipeline import preset_from_manifest
-
     cfg = preset_from_manifest(manifest)
     attention = manifest.get("graph_options", {}).get("attention", cfg.attention.value)
     return cfg.with_overrides(attention=AttentionVariant(attention))
@@ -49,10 +53,7 @@ def reference_components(manifest: dict):
     cfg = reference_config(manifest)
     weights = manifest.get("weights", {})
     if weights.get("source") != "checkpoints":
-        from i2v_adapter.checkpoints.shipped import build_recorded
-
         return build_recorded(cfg, weights)
-    from i2v_adapter.checkpoints.load import load_components
 
     paths = weights.get("checkpoints", {})
     loras = [Path(p) for k, p in sorted(paths.items()) if k.startswith("lora[")]
@@ -75,8 +76,6 @@ class StageReference:
 
 
 def stage_references(modules: dict, specs: dict[str, StageSpec], seed: int) -> dict[str, StageReference]:
-    import torch
-
     refs = {}
     for name, spec in specs.items():
         feeds = spec.sample_inputs(seed)
@@ -125,10 +124,6 @@ class VideoReference:
 
 def video_reference(pipe, seed: int = VIDEO_SEED, prompt: str = VIDEO_PROMPT) -> VideoReference:
     """`I2VPipeline` on the test card with explicit noise and mask drawn from `numpy` (`seed`)."""
-    import torch
-
-    from i2v_core.media import make_test_card
-    from runtime_py.fsp import sample_mask
 
     cfg = pipe.config
     shape = (1, cfg.vae.latent_channels, cfg.num_frames, cfg.latent_height, cfg.latent_width)  # (B, 4, F, h, w)
@@ -142,8 +137,6 @@ def video_reference(pipe, seed: int = VIDEO_SEED, prompt: str = VIDEO_PROMPT) ->
 
 def video_fidelity(bundle: Path, target: str, ref: VideoReference) -> dict:
     """Generate with `RuntimePipeline` from the bundle on the reference's draws; frame PSNR figures."""
-    from runtime_py.pipeline import RuntimePipeline
-
     pipe = RuntimePipeline.from_bundle(bundle, target, verify=False)
     out = pipe(ref.image, ref.prompt, noise=ref.noise, mask=ref.mask, progress=False)
     per_frame = [frame_psnr(a, b) for a, b in zip(out.frames, ref.frames)]

@@ -24,6 +24,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
+from i2v_core.errors import preview_names
+
 GROUP_DEPTH = 2  # e.g. one resnet / transformer / motion module of one UNet block, one CLIP layer
 _TFLITE_ROOT_COMPONENTS = 3  # _NamedOutputs wrapper / stage module / the diffusers or transformers model
 
@@ -74,8 +76,6 @@ def _matches(path: tuple[str, ...] | None, group: tuple[str, ...]) -> bool:
 def members(names: Iterable[str], fmt: str, groups: Iterable[str], stage: str) -> list[str]:
     """The names inside any of `groups` (a group is a module-path prefix, at any depth; `<module>/.`
     is the ops directly in that module). `ValueError` names the groups that match nothing."""
-    from i2v_core.errors import preview_names
-
     wanted = {g: tuple(g.split("/")) for g in groups}
     paths = [(n, module_path(n, fmt)) for n in names]
     found, chosen = set(), []

@@ -40,7 +40,7 @@ _DQ_OPSET = 13  # DequantizeLinear with a per-axis scale
 
 
 def _load(path: Path):
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
 
     return onnx.load(str(path))
 
@@ -78,7 +78,7 @@ class _FeedReader:
 
 def convert_fp16(src: Path, dst: Path, *, excluded_nodes: Iterable[str] = (), only_nodes=None) -> dict:
     """fp16 graph with float32 IO; fragile ops and `excluded_nodes` stay fp32."""
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     model = _load(src)
@@ -119,7 +119,7 @@ def _quantize_per_axis(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray
 
 def _weight_candidates(model, excluded: set[str], op_types: Iterable[str]) -> dict[str, int]:
     """`{initializer name: axis}` for float weights whose every consumer agrees on one axis."""
-    from onnx import TensorProto
+    from onnx import TensorProto  # deferred: onnx is heavy and only this path reads graphs
 
     inits = {i.name: i for i in model.graph.initializer}
     wanted, axes, refused = set(op_types), {}, set()
@@ -138,7 +138,7 @@ def _weight_candidates(model, excluded: set[str], op_types: Iterable[str]) -> di
 
 def quantize_weights_int8(model, *, excluded_nodes: Iterable[str] = (), op_types: Iterable[str] = ("Conv", "Gemm", "MatMul", "Gather")) -> int:
     """Weight-only int8 in place: each eligible weight -> int8 + scale + DequantizeLinear. Returns the count."""
-    from onnx import helper, numpy_helper
+    from onnx import helper, numpy_helper  # deferred: onnx is heavy and only this path reads graphs
 
     candidates = _weight_candidates(model, set(excluded_nodes), op_types)
     if not candidates:
@@ -164,7 +164,7 @@ def quantize_weights_int8(model, *, excluded_nodes: Iterable[str] = (), op_types
 
 
 def weight_only(src: Path, dst: Path, *, excluded_nodes: Iterable[str] = (), only_nodes=None) -> dict:
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
 
     model = _load(src)
     excluded = set(excluded_nodes)
@@ -177,7 +177,10 @@ def weight_only(src: Path, dst: Path, *, excluded_nodes: Iterable[str] = (), onl
 
 
 def dynamic(src: Path, dst: Path, *, excluded_nodes: Sequence[str] = (), only_nodes=None) -> dict:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (  # deferred: loads the ONNX runtime only when a bundle needs it
+        QuantType,
+        quantize_dynamic,
+    )
 
     quantize_dynamic(
         src, dst, weight_type=QuantType.QInt8, per_channel=True,
@@ -197,7 +200,7 @@ def static(
     cache: Path | None = None,
 ) -> dict:
     """QDQ static quantization of the compute ops; `cache`: ORT's calibration-range cache (JSON) to reuse."""
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if not calibration:

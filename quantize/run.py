@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from i2v_core.bundle import BundleError
+from i2v_core.cli import run_main
 from quantize.api import QuantizationParityError, quantize_bundle, resolve_recipe
 from quantize.calibration import CalibrationConfig
 from quantize.fidelity import ReferenceMismatchError
@@ -87,6 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from i2v_core.cli import run_main
-
     run_main(main, verbose_loggers=("quantize",))

@@ -28,9 +28,13 @@ from tqdm.auto import tqdm
 
 from i2v_core.bundle import BundleError
 from i2v_core.media import atomic_output_dir
+from quantize import onnx_backend, tflite_backend
+from quantize.api import QuantizeSession, resolve_recipe
 from quantize.fidelity import ReferenceMismatchError, measure_file
 from quantize.groups import GROUP_DEPTH
+from quantize.onnx_backend import quantize_onnx
 from quantize.recipes import RECIPES, Recipe, UnsupportedRecipeError
+from quantize.tflite_backend import build_quantizer, calibrate, quantize_tflite, static_float_scopes
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +51,6 @@ class GroupFigure:
 
 
 def _groups(src: Path, stage: str, target: str, depth: int) -> list[str]:
-    from quantize import onnx_backend, tflite_backend
-
     backend = onnx_backend if target == "onnx" else tflite_backend
     return list(backend.stage_groups(src, stage, depth))
 
@@ -59,9 +61,6 @@ def _figure(group: str, parity, baseline: float) -> GroupFigure:
 
 def sweep_target(session, recipe: Recipe, stage: str, target: str, *, depth: int = GROUP_DEPTH, progress: bool = True) -> dict:
     """The per-group figures of one stage in one target, sorted by drop (largest first)."""
-    from quantize.onnx_backend import quantize_onnx
-    from quantize.tflite_backend import build_quantizer, calibrate, quantize_tflite, static_float_scopes
-
     ctx = session.context
     src, ref = ctx.stage_file(stage, target), ctx.refs[stage]
     stage_recipe = recipe.for_stage(stage)
@@ -144,10 +143,10 @@ def markdown(report: dict) -> str:
 
 def bar_chart(report: dict, path: Path) -> None:
     """PNG: one horizontal bar chart per target, PSNR drop per group (most sensitive on top)."""
-    import matplotlib
+    import matplotlib  # deferred: plots only
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: plots only
 
     targets = list(report["targets"].items())
     rows = max(len(d["groups"]) for _, d in targets)
@@ -211,8 +210,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quantize.api import QuantizeSession, resolve_recipe
-
     args = build_parser().parse_args(argv)
     try:
         if args.out.exists() and not args.overwrite:

@@ -15,7 +15,7 @@ import numpy as np
 
 def onnx_weight_bytes(path: Path) -> int:
     """Bytes of the graph's initializers (ONNX `Constant` nodes are folded away by the export)."""
-    import onnx
+    import onnx  # deferred: onnx is heavy and only this path reads graphs
     from onnx import helper
 
     model = onnx.load(str(path), load_external_data=False)
@@ -29,7 +29,7 @@ def onnx_weight_bytes(path: Path) -> int:
 def tflite_weight_bytes(path: Path) -> int:
     """Bytes of the flatbuffer's constant buffers plus the quantization parameters (scales and
     zero points) of its tensors, so per-channel scales count as they do in ONNX (initializers)."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils  # deferred: TFLite quantization only
 
     model = tfl_flatbuffer_utils.read_model(str(path))
     total = sum(0 if b.data is None else len(b.data) for b in model.buffers)

@@ -37,7 +37,7 @@ NORMALIZATION_SCOPE = r"torch\.nn\.modules\.normalization\."
 
 
 def tensor_names(path: Path) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # deferred: loads LiteRT only when a bundle needs it
 
     return [d["name"] for d in Interpreter(model_path=str(path)).get_tensor_details()]
 
@@ -54,7 +54,7 @@ def nonfinite_op_outputs(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
     (the mask as all zeros), so a static recipe that quantizes the mask, the masked scores or the
     softmax reading them drops the mask. These ops stay float.
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter  # deferred: loads LiteRT only when a bundle needs it
 
     with warnings.catch_warnings():  # "preserve_all_tensors is for debugging": that is the point here
         warnings.simplefilter("ignore", UserWarning)
@@ -83,7 +83,7 @@ def static_float_scopes(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
 
 
 def _add_config(q, regex: str, recipe: StageRecipe) -> None:
-    from ai_edge_quantizer import qtyping
+    from ai_edge_quantizer import qtyping  # deferred: TFLite quantization only
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     every = qtyping.TFLOperationName.ALL_SUPPORTED
@@ -114,7 +114,7 @@ def _describe(recipe: StageRecipe) -> str:
 
 
 def _no_quantize(q, regex: str, ops) -> None:
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName  # deferred: TFLite quantization only
 
     for op in ops:
         q.update_quantization_recipe(regex, op, algorithm_key=AlgorithmName.NO_QUANTIZE)
@@ -131,7 +131,7 @@ def build_quantizer(
 ):
     """An `ai_edge_quantizer.Quantizer` over `src` with the recipe, group options and float IO;
     ops whose scope matches one of the `float_scopes` regexes stay float."""
-    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer import qtyping, quantizer  # deferred: TFLite quantization only
 
     names = tensor_names(src)
     keep_float = for_format(keep_float, "tflite")
@@ -155,7 +155,7 @@ def calibrate(q, calibration: Sequence[dict[str, np.ndarray]], src: Path):
     range: the recorded VAE-decoder inputs mix frame 0's clean latent (|x| < 1 on the tiny model)
     with the sampled frames (|x| ~ 50), and the average clipped the latter (w8a16 decoder: 23 dB).
     """
-    from ai_edge_quantizer import calibrator, recipe_manager
+    from ai_edge_quantizer import calibrator, recipe_manager  # deferred: TFLite quantization only
     from ai_edge_quantizer.utils import qsv_utils
 
     if not q.need_calibration:

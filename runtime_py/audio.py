@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
+import sys
 import wave
 from pathlib import Path
 
@@ -33,7 +35,7 @@ class MusicError(ValueError):
 
 def _decode(path: Path, sample_rate: int) -> np.ndarray:
     """`(2, N)` float32 of the whole first audio stream, resampled to stereo at `sample_rate`."""
-    import av
+    import av  # deferred: PyAV (FFmpeg) only for MP4 files
 
     chunks = []
     try:
@@ -126,9 +128,6 @@ def synthesise_track(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m runtime_py.audio --out track.wav [--seconds 4] [--overwrite]`: write the demo track."""
-    import argparse
-    import sys
-
     p = argparse.ArgumentParser(prog="python -m runtime_py.audio", description="Write a short synthesised music track (WAV).")
     p.add_argument("--out", type=Path, required=True, help="WAV file to write")
     p.add_argument("--seconds", type=float, default=4.0, help="length in seconds (default 4)")

@@ -20,14 +20,18 @@ import argparse
 import logging
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from i2v_core import media
+from i2v_core.media import make_test_card
 from i2v_core.preprocess import image_to_unit_range
+from runtime_py.audio import load_music
 from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay
+from runtime_py.pipeline import RuntimePipeline
 from runtime_py.schedulers import SCHEDULERS
 
 logger = logging.getLogger(__name__)
@@ -154,16 +158,12 @@ def fsp_config(pipe, options: GenerateOptions):
 
 def load_input_image(pipe, options: GenerateOptions) -> np.ndarray:
     if options.image is None:
-        from i2v_core.media import make_test_card
-
         return make_test_card(*pipe.image_size)
     return pipe.load_image(options.image)
 
 
 def prepare(options: GenerateOptions) -> Prepared:
     """Every check that can fail, in order of cost; loads the bundle (hashes) but runs no model."""
-    from runtime_py.pipeline import RuntimePipeline
-
     outputs = output_paths(options)
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
     pipe = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
@@ -180,16 +180,12 @@ def prepare(options: GenerateOptions) -> Prepared:
         options.overlay.verify(duration)
     audio = None
     if options.music is not None:
-        from runtime_py.audio import load_music
-
         audio = load_music(options.music, duration, sample_rate=options.music_rate)
     return Prepared(pipe, image, fps, audio, outputs)
 
 
 def write_outputs(frames: np.ndarray, prep: Prepared, overwrite: bool) -> None:
     """The MP4 (with music) and the GIF, each through a temporary file; both renamed only at the end."""
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         temps = [stack.enter_context(media.atomic_output_path(p, overwrite)) for p in prep.outputs]
         for path, tmp in zip(prep.outputs, temps):

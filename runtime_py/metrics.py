@@ -30,7 +30,7 @@ OCCLUSION_BETA = 0.5
 
 
 def _cv2():
-    import cv2
+    import cv2  # deferred: OpenCV only for optical flow
 
     return cv2
 

@@ -215,8 +215,8 @@ class RuntimePipeline:
         prompt: str,
         negative_prompt: str | None = None,
         *,
-        steps: int | None = None,
-        guidance: float | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         seed: int = 0,
         fsp: FSPConfig | None = None,
         color_match: bool | None = None,
@@ -232,10 +232,10 @@ class RuntimePipeline:
         """
         cfg = self.config
         sampling = cfg.sampling
-        steps = steps or sampling.num_inference_steps
+        steps = num_inference_steps or sampling.num_inference_steps
         if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
-        guidance = sampling.guidance_scale if guidance is None else guidance
+            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        guidance = sampling.guidance_scale if guidance_scale is None else guidance_scale
         fsp = fsp or cfg.fsp
         fsp.verify()
         pixels = self.load_image(image)

@@ -14,6 +14,7 @@ alone. Sessions are created on a stage's first call and kept.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -78,8 +79,6 @@ def _stage_files(specs: Mapping[str, StageSpec], files: Mapping[str, str | os.Pa
 
 
 def _require(module: str, package: str, what: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as err:

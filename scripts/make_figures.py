@@ -22,10 +22,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from evaluation.ablation import TRANSLATIONS, generate_variant, held_out_clips, pipelines
+from i2v_adapter.model.stage_modules import stage_modules
+from i2v_adapter.training.data import COLOURS
 from i2v_core.config import get_preset
 from i2v_core.media import write_image, write_video
+from i2v_core.preprocess import image_to_unit_range, unit_range_to_uint8
 
 
 def translating_clips(count: int, clips) -> list[int]:
@@ -46,11 +50,6 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4, scale: int =
 
 def vae_colours(components) -> tuple[np.ndarray, dict[str, float]]:
     """`(2H, 7W, 3)` inputs over reconstructions, and `{"red/green": cosine, ...}` of the centre latents."""
-    import torch
-
-    from i2v_adapter.model.stage_modules import stage_modules
-    from i2v_adapter.training.data import COLOURS
-    from i2v_core.preprocess import image_to_unit_range, unit_range_to_uint8
 
     cfg, stages = components.config, stage_modules(components)
     yy, xx = np.mgrid[0:cfg.height, 0:cfg.width]

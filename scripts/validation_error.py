@@ -33,6 +33,7 @@ from evaluation.ablation import (
     pipelines,
 )
 from i2v_adapter.checkpoints.shipped import load_trained
+from i2v_adapter.training.config import TrainConfig
 from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES
 from i2v_core.config import get_preset
 
@@ -60,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     captions, start = SHIPPED_CAPTIONS, "edge"
     if args.train_config is not None:
-        from i2v_adapter.training.config import TrainConfig
-
         tcfg = TrainConfig.from_json(args.train_config)
         cfg, captions, start = tcfg.preset_config(), tcfg.synthetic_captions, tcfg.synthetic_start  # e.g. v
     else:

@@ -204,7 +204,7 @@ def test_quantized_bundle_runs_in_each_runtime(name, quantized, session):
             assert measured == pytest.approx(manifest["stages"][stage]["targets"][target]["parity"]["psnr_db"], abs=1e-2)
             assert measured >= FLOORS[name]
         pipe = RuntimePipeline.from_bundle(out, target)  # verifies hashes, runs unchanged
-        frames = pipe(session.video.image, session.video.prompt, steps=2, progress=False).frames
+        frames = pipe(session.video.image, session.video.prompt, num_inference_steps=2, progress=False).frames
         assert frames.shape == (8, 128, 128, 3) and frames.dtype == np.uint8
 
 

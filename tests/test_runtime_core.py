@@ -395,7 +395,7 @@ def test_runtime_pipeline_matches_pytorch_end_to_end(pipes, image, fsp_enabled):
     noise = rng.standard_normal(shape).astype(np.float32)
     kwargs = dict(num_inference_steps=3, guidance_scale=7.5, fsp=fsp, color_match=True, progress=False)
     ref = torch_pipe(image, PROMPT, "blurry", noise=torch.from_numpy(noise), mask=torch.from_numpy(mask), **kwargs)
-    out = runtime(image, PROMPT, "blurry", steps=3, guidance=7.5, fsp=fsp, color_match=True, progress=False,
+    out = runtime(image, PROMPT, "blurry", num_inference_steps=3, guidance_scale=7.5, fsp=fsp, color_match=True, progress=False,
                   noise=noise, mask=mask)
     assert out.timesteps == ref.timesteps
     assert out.frames.shape == ref.frames.shape == (8, 128, 128, 3) and out.frames.dtype == np.uint8
@@ -411,7 +411,7 @@ def test_runtime_pipeline_matches_pytorch_end_to_end(pipes, image, fsp_enabled):
 @pytest.mark.parametrize("scheduler", ["euler", "lcm"])
 def test_runtime_pipeline_other_schedulers_keep_frame_zero_clean(pipes, image, scheduler):
     _, runtime = pipes
-    a = runtime(image, PROMPT, steps=2, seed=1, scheduler=scheduler, color_match=False, progress=False)
+    a = runtime(image, PROMPT, num_inference_steps=2, seed=1, scheduler=scheduler, color_match=False, progress=False)
     assert a.frames.shape == (8, 128, 128, 3) and np.isfinite(a.latents).all()
     assert len(a.timesteps) == 2
     first = runtime.condition(image, PROMPT, "").first_latent
@@ -424,7 +424,7 @@ def test_runtime_pipeline_refuses_bad_input(pipes):
         runtime(np.zeros((64, 64, 3), np.uint8), PROMPT, progress=False)
     with pytest.raises(ValueError, match=r"expected initial noise of shape \(1, 4, 8, 16, 16\)"):
         wrong = np.zeros((1, 4, 8, 8, 8), np.float32)
-        runtime(make_test_card(128, 128), PROMPT, steps=1, fsp=FSPConfig(enabled=False), noise=wrong, progress=False)
+        runtime(make_test_card(128, 128), PROMPT, num_inference_steps=1, fsp=FSPConfig(enabled=False), noise=wrong, progress=False)
 
 
 # --- bundle glue (a hand-made bundle in the layout of i2v_core.manifest; models load lazily) ------

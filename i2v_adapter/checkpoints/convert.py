@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
 from i2v_adapter.model.adapter import normalize_adapter_key
 from i2v_core.errors import CheckpointError
 
@@ -302,8 +303,6 @@ def convert_checkpoint(
     src: str | Path, dst: str | Path, *, kind: str = "auto", overwrite: bool = False
 ) -> ConversionSummary:
     """Convert a released checkpoint (`.pth`/`.ckpt`/`.bin`, or safetensors) to this project's safetensors."""
-    from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
-
     src, dst = Path(src), Path(dst)
     if dst.suffix.lower() != ".safetensors":
         raise CheckpointError(f"expected an output path ending in .safetensors, found {dst.name!r}")

@@ -45,6 +45,7 @@ from i2v_adapter.model.components import (
 )
 from i2v_core.config import PresetConfig
 from i2v_core.errors import CheckpointError
+from i2v_core.tokenizer import CLIPTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -372,8 +373,6 @@ def load_components(
         ip_adapter, image_encoder: IP-Adapter-Plus `.safetensors` and CLIP vision folder; need a
             preset with `image_encoder` set.
     """
-    from i2v_core.tokenizer import CLIPTokenizer
-
     cfg.verify()
     if (ip_adapter is not None or image_encoder is not None) and cfg.image_encoder is None:
         raise ValueError(

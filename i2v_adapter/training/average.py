@@ -21,7 +21,10 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
+
 from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
+from i2v_adapter.training.train import find_checkpoints
 from i2v_core.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -31,8 +34,6 @@ WEIGHT_FILES = ("unet.safetensors", "adapter.safetensors", "vae.safetensors")
 
 def last_checkpoint_files(run: Path, last: int) -> list[Path]:
     """The weights files of the `last` highest-step checkpoints of `run`, in ascending step order."""
-    from i2v_adapter.training.train import find_checkpoints
-
     checkpoints = find_checkpoints(Path(run))
     if not checkpoints:
         raise CheckpointError(f"expected checkpoint-<step>/ folders in {run}, found none")
@@ -51,8 +52,6 @@ def last_checkpoint_files(run: Path, last: int) -> list[Path]:
 
 def average_files(files: list[Path]) -> dict:
     """`{name: tensor}`: the element-wise mean of the safetensors `files` (same names, shapes, dtypes)."""
-    import torch
-
     if not files:
         raise ValueError("expected at least one weights file to average, got none")
     first = load_safetensors(files[0])

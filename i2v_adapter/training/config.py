@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from i2v_adapter.training.data import CAPTION_STYLES, MOTIONS, START_STYLES
 from i2v_core.config import PresetConfig, get_preset
 
 
@@ -152,8 +153,6 @@ class TrainConfig:
         """`prediction_type`, or the preset's when it is null."""
         if self.prediction_type is not None:
             return self.prediction_type
-        from i2v_core.config import get_preset
-
         return get_preset(self.preset).scheduler.prediction_type
 
     def verify(self) -> None:
@@ -202,13 +201,10 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"training config: expected {name} >= 0, got {getattr(self, name)!r}")
         if self.synthetic_motions is not None:
-            from i2v_adapter.training.data import MOTIONS
-
             if (not isinstance(self.synthetic_motions, (list, tuple)) or not self.synthetic_motions
                     or any(m not in MOTIONS for m in self.synthetic_motions)):
                 raise ValueError(f"training config: expected synthetic_motions to be a list of some of {list(MOTIONS)} "
                                  f"or null, got {self.synthetic_motions!r}")
-        from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES
 
         if self.synthetic_captions not in CAPTION_STYLES:
             raise ValueError(f"training config: expected synthetic_captions to be one of {list(CAPTION_STYLES)}, "

@@ -59,6 +59,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from i2v_adapter.checkpoints.io import load_i2v_adapter, load_safetensors, save_safetensors
+from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.checkpoints.shipped import load_trained
 from i2v_adapter.model.adapter import check_state_dict
 from i2v_adapter.model.components import Components, build_components
@@ -100,8 +101,6 @@ def build_model(tcfg: TrainConfig) -> tuple[Components, dict[str, nn.Parameter]]
     """
     cfg = tcfg.preset_config()
     if tcfg.sd15 or tcfg.motion_module or tcfg.init_adapter:
-        from i2v_adapter.checkpoints.load import load_components
-
         components = load_components(
             cfg, sd15=tcfg.sd15, motion_module=tcfg.motion_module, i2v_adapter=tcfg.init_adapter
         )
