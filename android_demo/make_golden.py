@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from i2v_core import colour  # noqa: E402
+from i2v_core import cli, colour  # noqa: E402
 from i2v_core.blur import gaussian_kernel1d  # noqa: E402
 from i2v_core.config import FSPConfig, SamplingConfig, SchedulerConfig, get_preset  # noqa: E402
 from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest  # noqa: E402
@@ -422,4 +422,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main, loggers=("android_demo",))

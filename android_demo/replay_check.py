@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from i2v_core import cli  # noqa: E402
 from runtime_py.fsp import sample_mask  # noqa: E402
 from runtime_py.pipeline import RuntimePipeline  # noqa: E402
 
@@ -112,4 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main, loggers=("android_demo",))

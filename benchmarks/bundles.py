@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.options import LARGE_PRESETS, BenchmarkPlan
+from i2v_core import cli
 from i2v_core.bundle import load_manifest
 from i2v_core.config import AttentionVariant, get_preset
 from i2v_core.stages import stage_specs
@@ -102,7 +103,7 @@ _EXPORT_ERRORS = (ValueError, RuntimeError, MemoryError, OSError)  # RuntimeErro
 
 
 def _child_export(options, level: int) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    cli.configure_logging(())  # a spawned child: its own process, its own logging set-up
     logging.getLogger("export").setLevel(level)
     from export.exporter import export_bundle  # deferred: runs in the export child
 

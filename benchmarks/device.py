@@ -33,6 +33,7 @@ from benchmarks import derive
 from benchmarks.litert_output import BenchmarkOutputError, error_lines, parse_benchmark_output
 from benchmarks.report import render_markdown
 from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, now_utc, versions, write_json
+from i2v_core import cli
 from i2v_core.bundle import load_manifest
 from i2v_core.media import atomic_output_dir
 
@@ -255,18 +256,17 @@ def main(argv: list[str] | None = None) -> int:
                             accelerator=args.accelerator, dispatch_dir=args.dispatch_dir, stages=stages,
                             num_runs=args.num_runs, warmup_runs=args.warmup_runs, remote_dir=args.remote_dir,
                             adb=args.adb, overwrite=args.overwrite)
-    try:
+
+    def command() -> int:
         results = run_device(options)
-    except (ValueError, FileNotFoundError, FileExistsError, DeviceError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    failed = [r for r in results["rows"] if r["status"] != "ok"]
-    for r in failed:
-        print(f"error: {r['stage']}: {r['reason']}", file=sys.stderr)
-    print(f"results: {args.out}")
-    return 1 if failed else 0
+        failed = [r for r in results["rows"] if r["status"] != "ok"]
+        for r in failed:
+            print(f"error: {r['stage']}: {r['reason']}", file=sys.stderr)
+        print(f"results: {args.out}")
+        return 1 if failed else 0
+
+    return cli.run(command, user_errors=(DeviceError,))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    sys.exit(main())
+    cli.entry(main, loggers=("benchmarks",))

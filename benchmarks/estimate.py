@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from benchmarks.socs import ANCHORS, SOCS, W8A16_RATE, WEIGHT_BYTES
 from benchmarks.tables import table
 from i2v_adapter.model.components import build_components, unet2d_kwargs
 from i2v_adapter.model.stage_modules import stage_modules
+from i2v_core import cli
 from i2v_core.bundle import load_manifest
 from i2v_core.config import get_preset
 from i2v_core.media import atomic_output_dir
@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
-    try:
+
+    def command() -> None:
         if args.out is not None and args.out.exists() and not args.overwrite:
             raise FileExistsError(f"output already exists: {args.out} (pass --overwrite to replace it)")
         counts = count_stages(args.preset, args.bundle, stages)
@@ -309,18 +310,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.bundle is not None:
             preset = load_manifest(args.bundle)["preset"]["name"]
         est = estimate_preset(counts, args.precision, anchor_macs(), video_calls(preset, args.steps))
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    text = "\n".join(render_estimate(est))
-    print(text)
-    if args.out is not None:
-        with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
-            (tmp / "estimate.json").write_text(json.dumps(est, indent=2) + "\n", encoding="utf-8")
-            (tmp / "estimate.md").write_text(text + "\n", encoding="utf-8")
-    return 0
+        text = "\n".join(render_estimate(est))
+        print(text)
+        if args.out is not None:
+            with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+                (tmp / "estimate.json").write_text(json.dumps(est, indent=2) + "\n", encoding="utf-8")
+                (tmp / "estimate.md").write_text(text + "\n", encoding="utf-8")
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("benchmarks",))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from benchmarks.estimate import render_estimate
 from benchmarks.results import REPORT_NAME, RESULTS_NAME, load_results, write_json
 from benchmarks.tables import fmt, mb, table
+from i2v_core import cli
 
 logger = logging.getLogger(__name__)
 
@@ -227,14 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__.split(": ", 1)[1])
     parser.add_argument("folder", type=Path, help="a benchmark output folder (with results.json)")
     args = parser.parse_args(argv)
-    try:
+
+    def command() -> None:
         results = load_results(args.folder)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    write_outputs(results, args.folder)
-    print(f"wrote {args.folder}/report.md and plots/")
-    return 0
+        write_outputs(results, args.folder)
+        print(f"wrote {args.folder}/report.md and plots/")
+
+    return cli.run(command)
 
 
 def write_plots(results: dict, out: Path) -> dict[str, tuple[str | None, str | None]]:
@@ -254,4 +253,4 @@ def write_plots(results: dict, out: Path) -> dict[str, tuple[str | None, str | N
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.entry(main, loggers=("benchmarks",))

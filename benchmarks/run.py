@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from benchmarks.jobs import ADAPTED, BACKENDS, UNET_VARIANTS, Job, measure_group
 from benchmarks.options import LARGE_PRESETS, PRECISIONS, BenchmarkOptions, BenchmarkPlan, plan_benchmark
 from benchmarks.report import write_outputs
 from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, machine_info, now_utc, versions
+from i2v_core import cli
 from i2v_core.media import atomic_output_dir
 from i2v_core.stages import stage_specs
 
@@ -249,26 +248,17 @@ def options_from_args(args: argparse.Namespace) -> BenchmarkOptions:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> None:
         results = run_benchmark(options_from_args(args))
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for target in results["targets"]:
-        value = "not measured" if target["value"] is None else f"{target['value']:.3f}"
-        print(f"{target['name']}: {value} (target <= {target['limit']:.2f})")
-    print(f"results: {args.out}")
-    return 0
+        for target in results["targets"]:
+            value = "not measured" if target["value"] is None else f"{target['value']:.3f}"
+            print(f"{target['name']}: {value} (target <= {target['limit']:.2f})")
+        print(f"results: {args.out}")
 
+    return cli.run(command)
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    if "--quiet" not in sys.argv[1:]:
-        for name in ("benchmarks", "export"):
-            logging.getLogger(name).setLevel(logging.INFO)
-    signal.signal(signal.SIGTERM, _interrupt)  # unwinds like Ctrl-C: the temporary output folder is removed
-    sys.exit(main())
+    cli.entry(main, loggers=("benchmarks", "export"))

@@ -48,6 +48,7 @@ from i2v_adapter.pipeline import I2VPipeline, with_fsp
 from i2v_adapter.training.config import TrainConfig
 from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES, SyntheticClips
 from i2v_adapter.training.objectives import encode_frames, epsilon_loss, noisy_input, predicted_clean, predicted_noise
+from i2v_core import cli
 from i2v_core.config import get_preset
 from i2v_core.media import atomic_output_dir
 from runtime_py.metrics import optical_flow, video_metrics
@@ -348,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1:
         print(f"error: expected --count >= 1, got {args.count}", file=sys.stderr)
         return 2
-    try:
+
+    def command() -> None:
         with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
             if args.train_config is not None:
                 cfg = TrainConfig.from_json(args.train_config).preset_config()
@@ -371,13 +373,10 @@ def main(argv: list[str] | None = None) -> int:
                 caption_table(objective["caption_effect_first_step"], moving),
             ))
             (tmp / "ablation.md").write_text(tables)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(tables, end="")
-    return 0
+        print(tables, end="")
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("evaluation", "i2v_adapter",))

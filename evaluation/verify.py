@@ -47,6 +47,7 @@ from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.checkpoints.shipped import build_recorded
 from i2v_adapter.model import fsp as torch_fsp
 from i2v_adapter.pipeline import I2VPipeline
+from i2v_core import cli
 from i2v_core import parity as parity_lib
 from i2v_core.bundle import verify_bundle
 from i2v_core.cli import parse_lora
@@ -116,8 +117,8 @@ class VerifyOptions:
     image: Path | None = None  # None: the built-in test card
     prompt: str = "a red ball rolls to the right"
     negative_prompt: str = "blurry, low quality"
-    steps: int | None = None  # None: the bundle's default
-    guidance: float | None = None
+    num_inference_steps: int | None = None  # None: the bundle's default
+    guidance_scale: float | None = None
     seed: int = 0
     thresholds: dict[str, float] = field(default_factory=dict)  # overrides of the precision's `Thresholds`
     weights: Weights = field(default_factory=Weights)
@@ -415,8 +416,8 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     else:
         image = runtime.load_image(options.image)
     sampling = runtime.config.sampling
-    steps = options.steps or sampling.num_inference_steps
-    guidance = sampling.guidance_scale if options.guidance is None else options.guidance
+    steps = options.num_inference_steps or sampling.num_inference_steps
+    guidance = sampling.guidance_scale if options.guidance_scale is None else options.guidance_scale
     torch_pipe = build_reference(manifest, options.weights)
     logger.info("stages, schedulers, tokenizer, FSP ...")
     with torch.no_grad():
@@ -474,7 +475,7 @@ def options_from_args(args: argparse.Namespace) -> VerifyOptions:
              "guidance_correlation": args.min_guidance_corr}
     return VerifyOptions(
         bundle=args.bundle, out=args.out, backend=args.backend, image=args.image, prompt=args.prompt,
-        negative_prompt=args.negative_prompt, steps=args.steps, guidance=args.guidance, seed=args.seed,
+        negative_prompt=args.negative_prompt, num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed,
         thresholds={k: v for k, v in named.items() if v is not None},
         weights=Weights(args.sd15, args.motion_module, args.adapter, tuple(parse_lora(s) for s in args.lora)),
         threads=args.threads, clip=args.clip, overwrite=args.overwrite, progress=not args.quiet,
@@ -483,22 +484,19 @@ def options_from_args(args: argparse.Namespace) -> VerifyOptions:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> int | None:
         options = options_from_args(args)
         result = run_verify(options)
         write_report(result, options.out, overwrite=options.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError, StageRunError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print("\n".join(summary_lines(result.report)))
-    print(f"report: {options.out}/verify.md")
-    if result.failures:
-        print("FAILED: " + "; ".join(result.failures), file=sys.stderr)
-        return 1
-    return 0
+        print("\n".join(summary_lines(result.report)))
+        print(f"report: {options.out}/verify.md")
+        if result.failures:
+            print("FAILED: " + "; ".join(result.failures), file=sys.stderr)
+            return 1
+
+    return cli.run(command, user_errors=(ImportError, StageRunError))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("runtime_py").setLevel(logging.INFO)
-    sys.exit(main())
+    cli.entry(main, loggers=("evaluation", "runtime_py"))

@@ -15,12 +15,12 @@ import dataclasses
 import json
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 from export.exporter import TARGETS, Checkpoints, ExportDependencyError, ExportOptions, export_bundle, plan_export
-from i2v_core.cli import parse_lora, run_main
+from i2v_core import cli
+from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, AttentionVariant
 from i2v_core.manifest import format_summary
 from i2v_core.parity import ParityError
@@ -128,18 +128,15 @@ def export_with_precision(options: ExportOptions, precision: str = "fp32", *, pr
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def build() -> None:
         manifest = export_with_precision(options_from_args(args), args.precision, progress=not args.quiet)
-    except (ParityError, QuantizationParityError, ReferenceMismatchError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError, ExportDependencyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(manifest, indent=2) if args.json else format_summary(manifest))
-    print(f"bundle: {args.out}")
-    return 0
+        print(json.dumps(manifest, indent=2) if args.json else format_summary(manifest))
+        print(f"bundle: {args.out}")
+
+    return cli.run(build, user_errors=(ExportDependencyError,),
+                   failures=(ParityError, QuantizationParityError, ReferenceMismatchError))
 
 
 if __name__ == "__main__":
-    run_main(main, verbose_loggers=("export", "i2v_adapter", "quantize"))
+    cli.entry(main, loggers=("export", "i2v_adapter", "quantize"))

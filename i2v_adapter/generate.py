@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
-from i2v_core import media
+from i2v_core import cli, media
 from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, get_preset
 from i2v_core.media import make_test_card
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.generate", description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     p.add_argument("--image", type=Path, help="input image (first frame); default: a built-in test card")
-    p.add_argument("--prompt", default="a red ball rolls to the right")
+    p.add_argument("--prompt", default="moves to the right", help="the tiny default reads motion phrases: moves to the right / left / up / down")
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (preset default)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (preset default)")
@@ -54,84 +54,124 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_pipeline(args: argparse.Namespace):
-    """The pipeline for the CLI's preset, from local checkpoints when given, else deterministic weights."""
-    cfg = get_preset(args.preset)
-    if args.frames is not None:
-        cfg = cfg.with_overrides(num_frames=args.frames)
-    if not (args.sd15 or args.motion_module or args.adapter or args.lora):
-        if cfg.name != "tiny" and not args.random_weights:
+@dataclass(frozen=True)
+class GenerateOptions:
+    """What `python -m i2v_adapter.generate` does, as typed values. None: the preset's default."""
+
+    out: Path
+    preset: str = "tiny"
+    image: Path | None = None
+    prompt: str = "moves to the right"
+    negative_prompt: str | None = None
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    seed: int = 0
+    num_frames: int | None = None
+    fsp: bool = True
+    fsp_p: float | None = None
+    color_match: bool = True
+    fps: int | None = None
+    sd15: Path | None = None
+    motion_module: Path | None = None
+    adapter: Path | None = None
+    loras: tuple[tuple[Path, float], ...] = field(default_factory=tuple)
+    random_weights: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    @property
+    def checkpoints(self) -> bool:
+        return bool(self.sd15 or self.motion_module or self.adapter or self.loras)
+
+
+def load_pipeline(options: GenerateOptions) -> I2VPipeline:
+    """The pipeline for the preset, from local checkpoints when given, else its default weights."""
+    cfg = get_preset(options.preset)
+    if options.num_frames is not None:
+        cfg = cfg.with_overrides(num_frames=options.num_frames)
+    if not options.checkpoints:
+        if cfg.name != "tiny" and not options.random_weights:
             raise ValueError(
                 f"preset {cfg.name!r} needs checkpoints (--sd15 and --motion-module, optionally --adapter), "
                 "or --random-weights to run the architecture with random weights"
             )
-        return I2VPipeline.from_preset(cfg, random_weights=args.random_weights)
-
-    loras = [parse_lora(s) for s in args.lora]
+        return I2VPipeline.from_preset(cfg, random_weights=options.random_weights)
     components = load_components(
         cfg,
-        sd15=args.sd15,
-        motion_module=args.motion_module,
-        i2v_adapter=args.adapter,
-        loras=[p for p, _ in loras],
-        lora_scales=[s for _, s in loras],
+        sd15=options.sd15,
+        motion_module=options.motion_module,
+        i2v_adapter=options.adapter,
+        loras=[p for p, _ in options.loras],
+        lora_scales=[s for _, s in options.loras],
     )
     return I2VPipeline(components)
 
 
-def run(args: argparse.Namespace) -> Path:
+def generate(options: GenerateOptions) -> Path:
+    """Generate one video and write `video.mp4`, `video.gif`, `input.png` and `generation.json` into
+    `options.out` (atomically; an existing folder is refused unless `overwrite`)."""
+    media.check_output_dir(options.out, overwrite=options.overwrite)
     start = time.perf_counter()
-    pipe = load_pipeline(args)
+    pipe = load_pipeline(options)
     cfg = pipe.config
-    image = media.load_image(args.image, height=cfg.height, width=cfg.width) if args.image else make_test_card(cfg.height, cfg.width)
-    fsp = with_fsp(cfg.fsp, enabled=not args.no_fsp, **({} if args.fsp_p is None else {"mask_p": args.fsp_p}))
+    image = (media.load_image(options.image, height=cfg.height, width=cfg.width) if options.image
+             else make_test_card(cfg.height, cfg.width))
+    fsp = with_fsp(cfg.fsp, enabled=options.fsp, **({} if options.fsp_p is None else {"mask_p": options.fsp_p}))
     loaded = time.perf_counter()
     result = pipe(
         image,
-        args.prompt,
-        args.negative_prompt,
-        num_inference_steps=args.steps,
-        guidance_scale=args.guidance,
-        seed=args.seed,
+        options.prompt,
+        options.negative_prompt,
+        num_inference_steps=options.num_inference_steps,
+        guidance_scale=options.guidance_scale,
+        seed=options.seed,
         fsp=fsp,
-        color_match=not args.no_color_match,
-        progress=not args.quiet,
+        color_match=options.color_match,
+        progress=options.progress,
     )
     generated = time.perf_counter()
-    fps = args.fps or cfg.sampling.fps
+    fps = options.fps or cfg.sampling.fps
     record = {
         "preset": cfg.name,
-        "prompt": args.prompt,
-        "negative_prompt": args.negative_prompt,
-        "image": str(args.image) if args.image else "built-in test card",
-        "seed": args.seed,
+        "prompt": options.prompt,
+        "negative_prompt": options.negative_prompt,
+        "image": str(options.image) if options.image else "built-in test card",
+        "seed": options.seed,
         "steps": len(result.timesteps),
         "timesteps": result.timesteps,
-        "guidance_scale": args.guidance if args.guidance is not None else cfg.sampling.guidance_scale,
-        "fsp": fsp.__dict__,
+        "guidance_scale": cfg.sampling.guidance_scale if options.guidance_scale is None else options.guidance_scale,
+        "fsp": asdict(fsp),
         "frames": list(result.frames.shape),
         "fps": fps,
         "seconds": {"load": round(loaded - start, 3), "generate": round(generated - loaded, 3)},
     }
-    with media.atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+    with media.atomic_output_dir(options.out, overwrite=options.overwrite) as tmp:
         media.write_video(result.frames, tmp / "video.mp4", fps=fps)
         media.write_video(result.frames, tmp / "video.gif", fps=fps)
         media.write_image(image, tmp / "input.png")
         (tmp / "generation.json").write_text(json.dumps(record, indent=2) + "\n")
-    return args.out
+    return options.out
+
+
+def options_from_args(args: argparse.Namespace) -> GenerateOptions:
+    return GenerateOptions(
+        out=args.out, preset=args.preset, image=args.image, prompt=args.prompt, negative_prompt=args.negative_prompt,
+        num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed, num_frames=args.frames,
+        fsp=not args.no_fsp, fsp_p=args.fsp_p, color_match=not args.no_color_match, fps=args.fps, sd15=args.sd15,
+        motion_module=args.motion_module, adapter=args.adapter, loras=tuple(parse_lora(s) for s in args.lora),
+        random_weights=args.random_weights, overwrite=args.overwrite, progress=not args.quiet,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        out = run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}/video.mp4, video.gif, input.png, generation.json")
-    return 0
+
+    def command() -> None:
+        out = generate(options_from_args(args))
+        print(f"wrote {out}/video.mp4, video.gif, input.png, generation.json")
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))

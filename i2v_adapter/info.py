@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import dataclass
 
 import torch
 
 from i2v_adapter.model.adapter import adapter_parameters, spatial_self_attentions
 from i2v_adapter.model.components import build_image_encoder, build_text_encoder, build_unet, build_vae
+from i2v_core import cli
 from i2v_core.config import PRESETS, ImageEncoderConfig, get_preset, tiny_image_encoder
 from i2v_core.stages import stage_specs
 
@@ -88,10 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-image-encoder", action="store_true", help="include the IP-Adapter-Plus content adapter")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    info = model_info(args.preset, with_image_encoder=args.with_image_encoder)
-    print(json.dumps(info.to_dict(), indent=2) if args.json else format_info(info))
-    return 0
+
+    def command() -> None:
+        info = model_info(args.preset, with_image_encoder=args.with_image_encoder)
+        print(json.dumps(info.to_dict(), indent=2) if args.json else format_info(info))
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))

@@ -55,6 +55,15 @@ def _refuse_existing(target: Path, overwrite: bool) -> None:
         raise FileExistsError(f"output already exists: {target} (pass overwrite=True / --overwrite to replace it)")
 
 
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output folder that a step would not be allowed to write: one
+    that exists (unless `overwrite`), or a path that is a file."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"expected an output folder at {target}, found a file")
+    _refuse_existing(target, overwrite)
+
+
 def _fsync_file(path: Path) -> None:
     """Flush a file's data to disk so the rename cannot land before its contents after a crash."""
     with open(path, "rb+") as f:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
+from i2v_core import cli
 from i2v_core.bundle import BundleError
-from i2v_core.cli import run_main
 from quantize.api import QuantizationParityError, quantize_bundle, resolve_recipe
 from quantize.calibration import CalibrationConfig
 from quantize.fidelity import ReferenceMismatchError
@@ -67,7 +66,8 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def quantize() -> None:
         recipe = recipe_from_args(args)
         targets = None if args.targets is None else tuple(t.strip() for t in args.targets.split(",") if t.strip())
         manifest = quantize_bundle(
@@ -76,16 +76,12 @@ def main(argv: list[str] | None = None) -> int:
             calibration_config=CalibrationConfig(images=args.calibration_images, max_per_stage=args.calibration_samples),
             evaluate_video=not args.no_video, gate=not args.no_gate,
         )
-    except (QuantizationParityError, ReferenceMismatchError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError, BundleError, UnsupportedRecipeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(manifest, indent=2) if args.json else format_quantized_summary(manifest))
-    print(f"bundle: {args.out}")
-    return 0
+        print(json.dumps(manifest, indent=2) if args.json else format_quantized_summary(manifest))
+        print(f"bundle: {args.out}")
+
+    return cli.run(quantize, user_errors=(BundleError, UnsupportedRecipeError),
+                   failures=(QuantizationParityError, ReferenceMismatchError))
 
 
 if __name__ == "__main__":
-    run_main(main, verbose_loggers=("quantize",))
+    cli.entry(main, loggers=("quantize",))

@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from i2v_core import cli
 from i2v_core.bundle import BundleError
 from i2v_core.media import atomic_output_dir
 from quantize import onnx_backend, tflite_backend
@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> None:
         if args.out.exists() and not args.overwrite:
             raise FileExistsError(f"output already exists: {args.out} (pass --overwrite to replace it)")
         recipe = resolve_recipe(args.recipe)
@@ -219,19 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         session = QuantizeSession(args.bundle, calibration=args.calibration, progress=not args.quiet)
         report = run_sensitivity(session, recipe, args.stage, targets, depth=args.depth, progress=not args.quiet)
         write_report(report, args.out, overwrite=args.overwrite)
-    except ReferenceMismatchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError, BundleError, UnsupportedRecipeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(markdown(report))
-    print(f"report: {args.out}")
-    return 0
+        print(markdown(report))
+        print(f"report: {args.out}")
+
+    return cli.run(command, user_errors=(BundleError, UnsupportedRecipeError), failures=(ReferenceMismatchError,))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    if "--quiet" not in sys.argv[1:]:
-        logging.getLogger("quantize").setLevel(logging.INFO)
-    sys.exit(main())
+    cli.entry(main, loggers=("quantize",))

@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 
-from i2v_core import media
+from i2v_core import cli, media
 from i2v_core.media import AudioTrack
 
 logger = logging.getLogger(__name__)
@@ -134,14 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-rate", type=int, default=44100, choices=SAMPLE_RATES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args = p.parse_args(argv)
-    try:
+
+    def command() -> None:
         out = synthesise_track(args.out, args.seconds, sample_rate=args.sample_rate, overwrite=args.overwrite)
-    except (ValueError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {out}")
-    return 0
+        print(f"wrote {out}")
+
+    return cli.run(command)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli.entry(main, loggers=("runtime_py",))

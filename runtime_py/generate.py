@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_core import media
+from i2v_core import cli, media
 from i2v_core.media import make_test_card
 from i2v_core.preprocess import image_to_unit_range
 from runtime_py.audio import load_music
@@ -48,8 +47,8 @@ class GenerateOptions:
     image: Path | None = None
     negative_prompt: str | None = None
     backend: str = "onnx"
-    steps: int | None = None
-    guidance: float | None = None
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
     seed: int = 0
     scheduler: str = "ddim"
     fsp: bool = True
@@ -144,7 +143,7 @@ def check_stage_inputs(pipe, image: np.ndarray, prompt: str) -> None:
 def check_sampling(pipe, options: GenerateOptions) -> None:
     if options.scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {options.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
-    steps = options.steps or pipe.config.sampling.num_inference_steps
+    steps = options.num_inference_steps or pipe.config.sampling.num_inference_steps
     pipe.make_scheduler(options.scheduler).set_timesteps(steps)  # raises on a step count it cannot take
     fsp_config(pipe, options).verify()
 
@@ -203,8 +202,8 @@ def generate(options: GenerateOptions) -> GenerateResult:
         prep.image,
         options.prompt,
         options.negative_prompt,
-        steps=options.steps,
-        guidance=options.guidance,
+        num_inference_steps=options.num_inference_steps,
+        guidance_scale=options.guidance_scale,
         seed=options.seed,
         fsp=fsp_config(prep.pipe, options),
         color_match=options.color_match,
@@ -264,7 +263,7 @@ def options_from_args(args: argparse.Namespace) -> GenerateOptions:
                               args.text_fade, font=args.font)
     return GenerateOptions(
         bundle=args.bundle, out=args.out, prompt=args.prompt, image=args.image, negative_prompt=args.negative_prompt,
-        backend=args.backend, steps=args.steps, guidance=args.guidance, seed=args.seed, scheduler=args.scheduler,
+        backend=args.backend, num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed, scheduler=args.scheduler,
         fsp=not args.no_fsp, fsp_p=args.fsp_p, color_match=args.color_match, fps=args.fps, overlay=overlay,
         music=args.music, music_rate=args.music_rate, gif=args.gif, threads=args.threads, truncate_prompt=args.truncate_prompt,
         progress=not args.quiet, overwrite=args.overwrite,
@@ -273,18 +272,16 @@ def options_from_args(args: argparse.Namespace) -> GenerateOptions:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+
+    def command() -> None:
         result = generate(options_from_args(args))
-    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, ImportError, StageRunError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    f, h, w, _ = result.frames.shape
-    sound = f", music {result.audio.sample_rate} Hz AAC" if result.audio is not None else ""
-    print(f"wrote {', '.join(map(str, result.paths))}: {f} frames {w}x{h} at {result.fps} fps{sound} "
-          f"(generate {result.seconds['generate']:.1f} s)")
-    return 0
+        f, h, w, _ = result.frames.shape
+        sound = f", music {result.audio.sample_rate} Hz AAC" if result.audio is not None else ""
+        print(f"wrote {', '.join(map(str, result.paths))}: {f} frames {w}x{h} at {result.fps} fps{sound} "
+              f"(generate {result.seconds['generate']:.1f} s)")
+
+    return cli.run(command, user_errors=(ImportError, StageRunError))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("runtime_py",))

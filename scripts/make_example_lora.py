@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 
 from i2v_adapter.checkpoints.lora import lora_targets
 from i2v_adapter.model.components import build_unet
+from i2v_core import cli
 from i2v_core.config import PRESETS, get_preset
 
 
@@ -55,4 +56,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter", "evaluation"))

@@ -27,6 +27,7 @@ import torch
 from evaluation.ablation import TRANSLATIONS, generate_variant, held_out_clips, pipelines
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_adapter.training.data import COLOURS
+from i2v_core import cli
 from i2v_core.config import get_preset
 from i2v_core.media import write_image, write_video
 from i2v_core.preprocess import image_to_unit_range, unit_range_to_uint8
@@ -109,4 +110,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter", "evaluation"))

@@ -35,6 +35,7 @@ from evaluation.ablation import (
 from i2v_adapter.checkpoints.shipped import load_trained
 from i2v_adapter.training.config import TrainConfig
 from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES
+from i2v_core import cli
 from i2v_core.config import get_preset
 
 
@@ -102,4 +103,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter", "evaluation"))

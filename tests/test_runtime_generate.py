@@ -34,7 +34,7 @@ def music(tmp_path_factory):
 
 
 def options(bundle, out, **changes) -> generate.GenerateOptions:
-    base = dict(bundle=bundle, out=out, prompt=PROMPT, steps=2, progress=False)
+    base = dict(bundle=bundle, out=out, prompt=PROMPT, num_inference_steps=2, progress=False)
     return generate.GenerateOptions(**{**base, **changes})
 
 
@@ -208,7 +208,7 @@ BAD_INPUTS = {  # case: (option changes, files to make under tmp_path for them, 
                     r"prompt is 90 tokens, the text encoder takes at most 75 .*--truncate-prompt"),
     "long negative": (dict(negative_prompt="blurry " * 80), r"prompt is 80 tokens"),
     "caption window": (dict(overlay=TextOverlay("late", start=3.0)), r"text starts at 3.0 s, but the video lasts 1 s"),
-    "lcm steps": (dict(scheduler="lcm", steps=60), r"expected num_inference_steps in \[1, 50\], got 60"),
+    "lcm steps": (dict(scheduler="lcm", num_inference_steps=60), r"expected num_inference_steps in \[1, 50\], got 60"),
     "fsp p": (dict(fsp_p=1.5), r"FSP mask_p must be in \[0, 1\], got 1.5"),
     "suffix": (dict(out="out/video.avi"), r"expected --out to end in .mp4, got 'video.avi'"),
 }
