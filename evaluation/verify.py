@@ -23,8 +23,8 @@ Checks, each with its figures and threshold in the report:
   cond - uncond delta (a quantized UNet that loses the text shows here first);
 - metrics: FlowScore, WarpingError and first-frame SSIM/PSNR of both videos (`runtime_py.metrics`).
 
-Thresholds depend on the bundle's precision (`fp32` strict, anything else looser; see
-`THRESHOLDS`) and can be overridden. Exit status: 0 all pass, 1 a threshold failed (the figures are
+Thresholds depend on the bundle's precision (`fp32` strict; a quantized bundle is held to the floors
+its recipe was gated on, read from its manifest; see `thresholds_for`) and can be overridden. Exit status: 0 all pass, 1 a threshold failed (the figures are
 printed), 2 bad input. `report.write_report` writes `verify.json`, `verify.md`, `frames.png` and
 both videos into `--out`, atomically.
 """
@@ -56,6 +56,7 @@ from i2v_core.media import make_test_card
 from i2v_core.preprocess import image_to_unit_range
 from i2v_core.stages import StageSpec
 from i2v_core.tokenizer import truncation_warnings_off
+from quantize.recipes import DEFAULT_RECIPES, GUIDANCE_FLOOR, RECIPES
 from runtime_py import fsp as np_fsp
 from runtime_py.generate import NamedFailures, StageRunError
 from runtime_py.metrics import psnr_uint8, video_metrics
@@ -86,17 +87,24 @@ class Thresholds:
     fsp_max_abs: float = STEP_TOLERANCE
 
 
-# fp32: conversion rounding only. Quantized bundles: the floors `quantize` gates its default recipes
-# on (stage PSNR 30 dB, guidance correlation 0.98), and frames 15 dB below the fp32 floor. The tiny
-# int8-weight-only TFLite bundle measured 52.8-57.6 dB per stage, frames >= 40.1 dB, correlation 0.9989.
-THRESHOLDS = {
-    "fp32": Thresholds(),
-    "quantized": Thresholds(stage_psnr_db=30.0, frame_psnr_db=25.0, guidance_correlation=0.98),
-}
+# Frames of a quantized bundle: 15 dB below the fp32 floor (errors of every stage add up over the steps).
+QUANTIZED_FRAME_PSNR_DB = 25.0
+# A recipe that `quantize` does not gate (int8-dynamic, int8-static) is held to its loosest gated floor.
+_LOOSEST_GATED_PSNR_DB = min(RECIPES[name].min_psnr_db for name in DEFAULT_RECIPES)
 
 
-def thresholds_for(precision: str) -> Thresholds:
-    return THRESHOLDS["fp32" if precision == "fp32" else "quantized"]
+def thresholds_for(manifest: dict) -> Thresholds:
+    """fp32: conversion rounding only. A quantized bundle: the stage PSNR and guidance floors it was
+    gated on, as its manifest records them (`parity.min_psnr_db`, `parity.min_guidance_correlation`,
+    from the quantize recipe), so nothing here restates them."""
+    if manifest.get("precision", "fp32") == "fp32":
+        return Thresholds()
+    gate = manifest.get("parity", {})
+    return Thresholds(
+        stage_psnr_db=gate.get("min_psnr_db") or _LOOSEST_GATED_PSNR_DB,
+        frame_psnr_db=QUANTIZED_FRAME_PSNR_DB,
+        guidance_correlation=gate.get("min_guidance_correlation") or GUIDANCE_FLOOR,
+    )
 
 
 @dataclass(frozen=True)
@@ -408,7 +416,7 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
         raise FileNotFoundError(f"CLIP checkpoint folder not found: {options.clip}")
     manifest = verify_bundle(options.bundle)
     precision = manifest.get("precision", "fp32")
-    th = replace(thresholds_for(precision), **options.thresholds)
+    th = replace(thresholds_for(manifest), **options.thresholds)
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads, verify=False)
     runtime = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
     if options.image is None:
@@ -455,9 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (bundle default)")
     p.add_argument("--guidance", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-stage-psnr", type=float, default=None, help="dB (default by precision: fp32 60, else 30)")
+    p.add_argument("--min-stage-psnr", type=float, default=None, help="dB (default: fp32 60, else the floor the bundle was gated on)")
     p.add_argument("--min-frame-psnr", type=float, default=None, help="dB (default by precision: fp32 40, else 25)")
-    p.add_argument("--min-guidance-corr", type=float, default=None, help="default by precision: fp32 0.99, else 0.98")
+    p.add_argument("--min-guidance-corr", type=float, default=None, help="default: fp32 0.99, else the floor the bundle was gated on")
     p.add_argument("--sd15", type=Path, help="SD1.5 folder, for a bundle exported from checkpoints")
     p.add_argument("--motion-module", type=Path)
     p.add_argument("--adapter", type=Path)

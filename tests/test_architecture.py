@@ -22,7 +22,7 @@ LAYERS: dict[str, set[str]] = {
     "i2v_adapter": {"i2v_core"},
     "quantize": {"i2v_core", "runtime_py", "i2v_adapter"},
     "export": {"i2v_core", "i2v_adapter", "quantize"},
-    "evaluation": {"i2v_core", "runtime_py", "i2v_adapter"},
+    "evaluation": {"i2v_core", "runtime_py", "i2v_adapter", "quantize"},
     "benchmarks": {"i2v_core", "runtime_py", "i2v_adapter", "export", "quantize"},
 }
 TORCH_FREE = ("i2v_core", "runtime_py")

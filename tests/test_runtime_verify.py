@@ -122,7 +122,7 @@ def test_failures_carry_the_figures(report):
     broken["tokenizer"] = {"texts": 1, "identical": False, "mismatches": [{"text": "x", "against": "pytorch"}]}
     broken["fsp"]["ddim"]["max_abs"] = 3e-3
     broken["schedulers"]["euler"]["max_step_error"] = 2e-5
-    messages = "\n".join(verify.find_failures(broken, verify.thresholds_for("fp32")))
+    messages = "\n".join(verify.find_failures(broken, verify.thresholds_for({"precision": "fp32"})))
     assert "tokenizer: ids differ" in messages and "fsp (ddim): max-abs 0.003 > 1e-06" in messages
     assert "scheduler euler: step error 2e-05 > 1e-06" in messages
 
@@ -140,8 +140,11 @@ def test_cli_exit_status_1_on_a_failed_threshold(report, monkeypatch, tmp_path, 
 
 
 def test_thresholds_follow_precision_and_overrides():
-    assert verify.thresholds_for("fp32").frame_psnr_db == 40.0
-    assert verify.thresholds_for("int8").frame_psnr_db < 40.0
+    assert verify.thresholds_for({"precision": "fp32"}).frame_psnr_db == 40.0
+    gated = verify.thresholds_for({"precision": "fp16", "parity": {"min_psnr_db": 40.0, "min_guidance_correlation": 0.98}})
+    assert gated.frame_psnr_db < 40.0 and gated.stage_psnr_db == 40.0 and gated.guidance_correlation == 0.98
+    ungated = verify.thresholds_for({"precision": "int8-static", "parity": {"min_psnr_db": None}})
+    assert ungated.stage_psnr_db == 30.0  # the loosest floor quantize gates a default recipe on
     args = verify.build_parser().parse_args(["--bundle", "b", "--out", "o", "--min-frame-psnr", "33"])
     assert verify.options_from_args(args).thresholds == {"frame_psnr_db": 33.0}
 
