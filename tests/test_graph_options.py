@@ -66,9 +66,8 @@ def test_causal_attention_is_not_split():
             pass
 
 
-def test_exported_unet_with_chunked_attention_passes_the_gate(tmp_path):
-    plain, chunked = tmp_path / "plain", tmp_path / "chunked"
-    export_bundle(ExportOptions(out=plain, targets=("onnx",), stages=("unet",)))
+def test_exported_unet_with_chunked_attention_passes_the_gate(tiny_bundle, tmp_path):
+    plain, chunked = tiny_bundle, tmp_path / "chunked"
     # tiny UNet: 256 latent tokens, so 2B*F x heads x 256 x 256 scores; 0.5 MB cuts each attention
     manifest = export_bundle(ExportOptions(out=chunked, targets=("onnx",), stages=("unet",), attention_chunk_mb=0.5))
     assert manifest["graph_options"]["attention_chunk_mb"] == 0.5

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from export.exporter import ExportOptions, export_bundle
 from i2v_core.bundle import BundleError, verify_bundle
 from i2v_core.parity import psnr_db
 from quantize.api import QuantizationParityError, QuantizeSession, quantize_bundle
@@ -69,10 +68,9 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def fp32_bundle(tmp_path_factory):
-    out = tmp_path_factory.mktemp("quantize") / "fp32"
-    export_bundle(ExportOptions(out=out, targets=tuple(TARGETS)))
-    return out
+def fp32_bundle(tiny_bundle):
+    """The session's shared fp32 bundle (both targets; see conftest), read only."""
+    return tiny_bundle
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import copy_bundle
 from PIL import Image
-from runtime_bundle import copy_bundle, tiny_bundle
 
 from i2v_core import media
 from runtime_py import audio, generate
@@ -24,8 +24,8 @@ FRAMES, SIZE, FPS = 8, 128, 8  # the tiny preset: 1 s of video
 
 
 @pytest.fixture(scope="module")
-def bundle():
-    return tiny_bundle()
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 @pytest.fixture(scope="module")
@@ -257,8 +257,8 @@ def break_bundle(bundle: Path, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["missing file", "corrupt file", "truncated file", "hash mismatch", "no manifest"])
-def test_broken_bundle_is_one_clear_error(tmp_path, how, capsys):
-    broken = copy_bundle(tmp_path / "bundle")
+def test_broken_bundle_is_one_clear_error(bundle, tmp_path, how, capsys):
+    broken = copy_bundle(bundle, tmp_path / "bundle")
     message = break_bundle(broken, how)
     out = tmp_path / "out" / "video.mp4"
     rc = generate.main(["--bundle", str(broken), "--test-card", "--prompt", PROMPT, "--out", str(out), "--quiet"])
@@ -269,12 +269,12 @@ def test_broken_bundle_is_one_clear_error(tmp_path, how, capsys):
 
 
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
-def test_model_broken_before_hashing_is_named(tmp_path, backend, capsys):
+def test_model_broken_before_hashing_is_named(bundle, tmp_path, backend, capsys):
     """A manifest written over a damaged model passes the sha256 check; the runtime's failure is
     still one error line naming the stage and the file."""
     from i2v_core.bundle import file_record
 
-    broken = copy_bundle(tmp_path / "bundle")
+    broken = copy_bundle(bundle, tmp_path / "bundle")
     name = f"unet.{backend}"
     data = bytearray((broken / name).read_bytes())
     data[100:400] = bytes(300)

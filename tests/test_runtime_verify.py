@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from runtime_bundle import tiny_bundle
 
 from evaluation import verify
 from i2v_core.bundle import load_manifest
@@ -22,8 +21,8 @@ REPORT_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def bundle():
-    return tiny_bundle()
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 @pytest.fixture(scope="module")
