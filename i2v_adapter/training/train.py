@@ -42,7 +42,6 @@ import json
 import logging
 import re
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -80,6 +79,7 @@ from i2v_adapter.training.objectives import (  # noqa: F401  (re-exported: the o
     training_loss,
     weights_files,
 )
+from i2v_core import cli
 from i2v_core.errors import CheckpointError
 from i2v_core.media import atomic_output_dir, atomic_write_bytes
 
@@ -511,6 +511,42 @@ def _train_steps(run: Run, dataset, out: Path, bar, deadline: float | None, stop
 # --------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `python -m i2v_adapter.training.train` is asked: a config file, its overrides, the data and the run folder."""
+
+    config: Path  # a `TrainConfig` JSON file (nested or flat layout)
+    data: str | Path  # a folder of captioned clips, or "synthetic"
+    out: Path
+    resume: bool = False
+    max_steps: int | None = None  # None: the config's optim.max_steps
+    max_minutes: float | None = None  # None: the config's run.max_minutes
+    quiet: bool = False  # no progress bar
+
+    def train_config(self) -> TrainConfig:
+        """The config file with this command's overrides, verified."""
+        tcfg = TrainConfig.from_json(self.config)
+        optim = {} if self.max_steps is None else {"max_steps": self.max_steps}
+        run = {} if self.max_minutes is None else {"max_minutes": self.max_minutes}
+        return tcfg.with_overrides(optim=optim, run=run)
+
+
+def train_from_options(options: TrainOptions) -> Run:
+    """`train()` on the options' config, data and run folder."""
+    return train(options.train_config(), options.data, options.out, resume=options.resume, quiet=options.quiet)
+
+
+def _report(run: Run, out: Path) -> None:
+    """The command's one line: where the run stopped and what it wrote (main process only)."""
+    if not run.accelerator.is_main_process:
+        return
+    tcfg, s = run.tcfg, run.state
+    last = f", last loss {s.losses[-1]:.4f}" if s.losses else ""
+    weights = Path(out) / WEIGHTS_FILES[tcfg.model.stage]
+    print(f"stage {tcfg.model.stage.value}: step {s.step}/{tcfg.optim.max_steps}{last}, {s.seconds:.1f} s training; "
+          f"wrote {weights}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.training.train", description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, required=True, help="training config (JSON), e.g. configs/tiny_adapter.json")
@@ -521,29 +557,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--max-steps", type=int, default=None, help="override the config's optim.max_steps")
     p.add_argument("--max-minutes", type=float, default=None, help="override the config's run.max_minutes")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        tcfg = TrainConfig.from_json(args.config)
-        tcfg = tcfg.with_overrides(optim={} if args.max_steps is None else {"max_steps": args.max_steps},
-                                   run={} if args.max_minutes is None else {"max_minutes": args.max_minutes})
-        run = train(tcfg, args.data, args.out, resume=args.resume, quiet=args.quiet)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    s = run.state
-    if run.accelerator.is_main_process:
-        last = f", last loss {s.losses[-1]:.4f}" if s.losses else ""
-        weights = args.out / WEIGHTS_FILES[tcfg.model.stage]
-        print(f"stage {tcfg.model.stage.value}: step {s.step}/{tcfg.optim.max_steps}{last}, {s.seconds:.1f} s training; "
-              f"wrote {weights}")
-    return 0
+    options = TrainOptions(config=args.config, data=args.data, out=args.out, resume=args.resume,
+                           max_steps=args.max_steps, max_minutes=args.max_minutes, quiet=args.quiet)
+    return cli.run(lambda: _report(train_from_options(options), options.out))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))
