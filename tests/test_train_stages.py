@@ -498,7 +498,7 @@ def test_train_text_encoder_is_a_t2v_option():
 
 
 def test_weights_folder_writer_takes_a_trained_text_encoder(stage_runs, tmp_path):
-    from i2v_adapter.checkpoints import shipped
+    from i2v_adapter.training import weights_folder
 
     root, runs = stage_runs
     tcfg = runs["adapter"][0]
@@ -510,8 +510,8 @@ def test_weights_folder_writer_takes_a_trained_text_encoder(stage_runs, tmp_path
     save_module_weights(components.text_encoder, tmp_path / "text.safetensors")
     args = ["--train-config", str(tmp_path / "train.json"), "--vae", str(root / "vae" / "vae.safetensors"),
             "--unet", str(root / "t2v" / "unet.safetensors"), "--adapter", str(root / "adapter" / "adapter.safetensors")]
-    assert shipped.main([*args, "--text-encoder", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "w")]) == 0
-    assert shipped.main([*args, "--out", str(tmp_path / "r")]) == 0
+    assert weights_folder.main([*args, "--text-encoder", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "w")]) == 0
+    assert weights_folder.main([*args, "--out", str(tmp_path / "r")]) == 0
     given, default = load_safetensors(tmp_path / "w" / "text_encoder.safetensors"), load_safetensors(tmp_path / "r" / "text_encoder.safetensors")
     for name, p in components.text_encoder.named_parameters():
         assert torch.allclose(given[name].float(), p.detach(), rtol=1e-3, atol=1e-6)
