@@ -48,9 +48,12 @@ def run(call: Callable[[], int | None], *, user_errors: tuple[type[BaseException
 
 
 def configure_logging(loggers: Sequence[str], *, quiet: bool = False) -> None:
-    """WARNING for everything, INFO for `loggers` (the command's own packages) unless `quiet`."""
+    """WARNING for everything, INFO for `loggers` (the command's own packages) unless `quiet`.
+
+    `__main__` counts as one of them: under `python -m package.module` the module's own
+    `logging.getLogger(__name__)` is `__main__`, outside the package's logger."""
     logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT, datefmt="%H:%M:%S")
-    for name in loggers:
+    for name in (*loggers, "__main__"):
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
 
 

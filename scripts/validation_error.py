@@ -56,14 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--motions", nargs="+", choices=TRANSLATIONS, default=None,
                    help="score only the clips of these translations (e.g. a run trained on one direction)")
     p.add_argument("--start", choices=START_STYLES, default=None,
-                   help="where translating shapes start (default: --train-config's synthetic_start, else edge)")
+                   help="where translating shapes start (default: --train-config's data.synthetic_start, else edge)")
     p.add_argument("--captions", choices=CAPTION_STYLES, default=None,
-                   help="the caption style (default: --train-config's synthetic_captions, else the shipped model's)")
+                   help="the caption style (default: --train-config's data.synthetic_captions, else the shipped model's)")
     args = p.parse_args(argv)
     captions, start = SHIPPED_CAPTIONS, "edge"
     if args.train_config is not None:
         tcfg = TrainConfig.from_json(args.train_config)
-        cfg, captions, start = tcfg.preset_config(), tcfg.synthetic_captions, tcfg.synthetic_start  # e.g. v
+        cfg, captions, start = tcfg.preset_config(), tcfg.data.synthetic_captions, tcfg.data.synthetic_start  # e.g. v
     else:
         cfg = get_preset("tiny")
     captions = args.captions or captions

@@ -1,8 +1,10 @@
 """Training: adapter-only updates, the frame-0-free loss, resume, data robustness, config and CLI errors."""
 
+import dataclasses
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,17 @@ import torch
 from i2v_adapter.checkpoints.io import load_safetensors
 from i2v_adapter.model.adapter import adapter_parameters
 from i2v_adapter.model.components import build_components
-from i2v_adapter.training.config import TrainConfig
+from i2v_adapter.training.config import (
+    FLAT_KEYS,
+    SECTIONS,
+    DataConfig,
+    MixedPrecision,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TrainConfig,
+    TrainStage,
+)
 from i2v_adapter.training.data import SyntheticClips, VideoFolderDataset, sample_indices
 from i2v_adapter.training.train import Draws, draw, epsilon_loss, main, setup_run, train, training_loss
 from i2v_core.media import write_video
@@ -40,7 +52,8 @@ def fresh_accelerate_state():
 @pytest.fixture
 def tcfg():
     """Tiny preset at 4 frames, one clip per step: a step takes a fraction of a second."""
-    return TrainConfig(num_frames=4, batch_size=1, max_steps=1, checkpoint_every=1, synthetic_clips=16, seed=3)
+    return TrainConfig(model=ModelConfig(num_frames=4), optim=OptimConfig(batch_size=1, max_steps=1),
+                       data=DataConfig(synthetic_clips=16), run=RunConfig(checkpoint_every=1, seed=3))
 
 
 def _frozen_tensors(components) -> dict[str, torch.Tensor]:
@@ -110,12 +123,12 @@ def test_loss_ignores_the_frame_0_prediction_and_keeps_frame_0_clean(tcfg):
 
 
 def test_resume_continues_from_the_saved_step(tcfg, tmp_path):
-    cfg = tcfg.with_overrides(max_steps=2, gradient_accumulation_steps=2, prompt_dropout=0.5)
+    cfg = tcfg.with_overrides(optim={"max_steps": 2, "gradient_accumulation_steps": 2}, objective={"prompt_dropout": 0.5})
     out = tmp_path / "run"
     first = train(cfg, "synthetic", out, quiet=True)
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-1", "checkpoint-2"]
     at_2 = load_safetensors(out / "checkpoint-2" / "adapter.safetensors")
-    resumed = train(cfg.with_overrides(max_steps=4), "synthetic", out, resume=True, quiet=True)
+    resumed = train(cfg.with_overrides(optim={"max_steps": 4}), "synthetic", out, resume=True, quiet=True)
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["step"] == 4 and len(state["losses"]) == 4
     assert state["losses"][:2] == first.state.losses
@@ -123,7 +136,7 @@ def test_resume_continues_from_the_saved_step(tcfg, tmp_path):
     at_4 = load_safetensors(out / "adapter.safetensors")
     assert any(not torch.equal(at_2[k], at_4[k]) for k in at_2)
     # An uninterrupted 4-step run ends at the same weights: optimizer state, clip order and noise all resume.
-    straight = train(cfg.with_overrides(max_steps=4), "synthetic", tmp_path / "straight", quiet=True)
+    straight = train(cfg.with_overrides(optim={"max_steps": 4}), "synthetic", tmp_path / "straight", quiet=True)
     assert straight.state.losses == resumed.state.losses
     ref = load_safetensors(tmp_path / "straight" / "adapter.safetensors")
     worst = max((ref[k] - at_4[k]).abs().max().item() for k in ref)
@@ -146,15 +159,35 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint(tcfg, tmp_path, mon
     monkeypatch.setattr(train_module, "train_micro_batch", preempted)
     before = signal.getsignal(signal.SIGTERM)
     out = tmp_path / "run"
-    run = train(tcfg.with_overrides(max_steps=5, checkpoint_every=100), "synthetic", out, quiet=True)
+    run = train(tcfg.with_overrides(optim={"max_steps": 5}, run={"checkpoint_every": 100}), "synthetic", out, quiet=True)
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
     assert run.state.step == 2 and sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-2"]
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["step"] == 2 and len(state["losses"]) == 2
     assert (out / "adapter.safetensors").is_file()
     monkeypatch.setattr(train_module, "train_micro_batch", real)
-    resumed = train(tcfg.with_overrides(max_steps=3, checkpoint_every=100), "synthetic", out, resume=True, quiet=True)
+    resumed = train(tcfg.with_overrides(optim={"max_steps": 3}, run={"checkpoint_every": 100}), "synthetic", out,
+                    resume=True, quiet=True)
     assert resumed.state.step == 3 and resumed.state.losses[:2] == run.state.losses
+
+
+def test_cli_resumes_an_older_run_folder_with_a_flat_config(tcfg, tmp_path, capsys, caplog):
+    out = tmp_path / "run"
+    train(tcfg, "synthetic", out, quiet=True)
+    saved = json.loads((out / "checkpoint-1" / "train_config.json").read_text())
+    assert saved == tcfg.to_dict() and set(saved) == set(SECTIONS)  # runs write the nested layout
+    flat = {key: saved[section][name] for key, (section, name) in FLAT_KEYS.items()}  # as older runs wrote it
+    (out / "train_config.json").write_text(json.dumps(flat))
+    (out / "checkpoint-1" / "train_config.json").write_text(json.dumps({**flat, "prompt_dropout": 0.3}))
+    argv = ["--config", str(out / "train_config.json"), "--data", "synthetic", "--out", str(out), "--resume",
+            "--max-steps", "2", "--quiet"]
+    with caplog.at_level(logging.WARNING, logger="i2v_adapter.training.train"):
+        assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("stage adapter: step 2/2, last loss ")
+    warned = [r.getMessage() for r in caplog.records if "differ" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].endswith("objective.prompt_dropout: 0.3 -> 0.1"), warned
+    assert json.loads((out / "trainer_state.json").read_text())["step"] == 2
+    assert TrainConfig.from_json(out / "train_config.json") == tcfg.with_overrides(optim={"max_steps": 2})
 
 
 def test_cli_refuses_an_existing_run_without_resume(tmp_path, capsys):
@@ -171,19 +204,70 @@ def test_cli_refuses_an_existing_run_without_resume(tmp_path, capsys):
 
 def test_config_file_and_errors(tmp_path):
     cfg = TrainConfig.from_json(CONFIGS / "tiny_adapter.json")
-    assert cfg.stage.value == "adapter" and cfg.learning_rate == 1e-4 and cfg.preset_config().num_frames == 8
+    assert cfg.model.stage.value == "adapter" and cfg.optim.learning_rate == 1e-4 and cfg.preset_config().num_frames == 8
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"lr": 0.1}))
-    with pytest.raises(ValueError, match=r"unknown keys \['lr'\]"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(bad))}: unknown key 'lr'; expected a key of the flat layout"):
+        TrainConfig.from_json(bad)
+    bad.write_text(json.dumps({"optim": {"learning_rat": 0.1}, "run": {"seed": 1}}))
+    with pytest.raises(ValueError, match=r"bad.json: unknown key 'optim.learning_rat' \(did you mean 'learning_rate'\?\)"):
+        TrainConfig.from_json(bad)
+    bad.write_text(json.dumps({"optim": {}, "seed": 1}))  # one layout or the other
+    with pytest.raises(ValueError, match=r"unknown key 'seed'; expected the sections .* \(in the nested layout 'seed' is run.seed\)"):
         TrainConfig.from_json(bad)
     bad.write_text(json.dumps({"stage": "unet"}))
-    with pytest.raises(ValueError, match="'unet' is not a valid TrainStage"):
+    with pytest.raises(ValueError, match=r"expected model.stage to be one of \['adapter', 'vae', 't2v'\], got 'unet'"):
         TrainConfig.from_json(bad)
-    bad.write_text(json.dumps({"mixed_precision": "fp8"}))
-    with pytest.raises(ValueError, match="'fp8' is not a valid MixedPrecision"):
+    bad.write_text(json.dumps({"optim": {"mixed_precision": "fp8"}}))
+    with pytest.raises(ValueError, match=r"expected optim.mixed_precision to be one of \['no', 'fp16', 'bf16'\], got 'fp8'"):
         TrainConfig.from_json(bad)
-    with pytest.raises(ValueError, match="expected batch_size to be an integer >= 1, got 0"):
-        TrainConfig(batch_size=0).verify()
+    with pytest.raises(ValueError, match="expected optim.batch_size to be an integer >= 1, got 0"):
+        TrainConfig(optim=OptimConfig(batch_size=0)).verify()
+    with pytest.raises(ValueError, match="expected optim.learning_rate to be a number > 0, got '1e-4'"):
+        TrainConfig().with_overrides(optim={"learning_rate": "1e-4"})
+    with pytest.raises(ValueError, match=r"unknown key 'optim.lr'"):
+        TrainConfig().with_overrides(optim={"lr": 0.1})
+
+
+def test_every_config_file_loads_and_verifies():
+    paths = sorted(CONFIGS.glob("*.json"))
+    assert len(paths) >= 20
+    for path in paths:
+        cfg = TrainConfig.from_json(path)  # verified
+        flat = json.loads(path.read_text())
+        nested = cfg.to_dict()
+        for key, value in flat.items():  # every value landed in its section
+            section, name = FLAT_KEYS[key]
+            assert nested[section][name] == value, (path.name, key)
+
+
+def test_flat_and_nested_layouts_give_the_same_config(tmp_path):
+    flat = {"preset": "tiny", "stage": "t2v", "num_frames": 8, "learning_rate": 3e-4, "batch_size": 4,
+            "mixed_precision": "bf16", "max_steps": 6000, "max_minutes": 25, "checkpoint_every": 250, "seed": 50,
+            "synthetic_motions": ["right", "left"], "synthetic_captions": "motion", "synthetic_start": "centre",
+            "first_frame_clean_prob": 1.0, "pure_noise_from": 850, "v_weight_cap": 20.0, "timestep_power": 0.2,
+            "init_vae": "v.safetensors", "init_unet": "u.safetensors", "adapter_out_init_std": 0.01,
+            "vae_norm_num_groups": 4, "prediction_type": "epsilon", "train_text_encoder": True}
+    nested = {
+        "model": {"preset": "tiny", "stage": "t2v", "num_frames": 8, "vae_norm_num_groups": 4,
+                  "prediction_type": "epsilon", "train_text_encoder": True},
+        "init": {"vae": "v.safetensors", "unet": "u.safetensors", "adapter_out_std": 0.01},
+        "data": {"synthetic_motions": ["right", "left"], "synthetic_captions": "motion", "synthetic_start": "centre"},
+        "optim": {"learning_rate": 3e-4, "batch_size": 4, "mixed_precision": "bf16", "max_steps": 6000},
+        "objective": {"first_frame_clean_prob": 1.0, "pure_noise_from": 850, "v_weight_cap": 20.0, "timestep_power": 0.2},
+        "run": {"max_minutes": 25, "checkpoint_every": 250, "seed": 50},
+    }
+    (tmp_path / "flat.json").write_text(json.dumps(flat))
+    (tmp_path / "nested.json").write_text(json.dumps(nested))
+    a, b = TrainConfig.from_json(tmp_path / "flat.json"), TrainConfig.from_json(tmp_path / "nested.json")
+    assert a == b and a.model.stage is TrainStage.T2V and a.optim.mixed_precision is MixedPrecision.BF16
+    assert a.init.adapter_out_std == 0.01 and a.preset_config().adapter_out_init_std == 0.01
+    assert TrainConfig.from_dict(a.to_dict()) == a  # round trip
+    assert TrainConfig.from_dict(json.loads(a.to_json())) == a
+    assert json.loads(a.to_json()) == a.to_dict() and set(a.to_dict()) == set(SECTIONS)
+    assert TrainConfig.from_dict({}) == TrainConfig() == TrainConfig.from_dict(TrainConfig().to_dict())
+    # Every field of every section has exactly one flat key.
+    assert sorted(FLAT_KEYS.values()) == sorted((s, f.name) for s, cls in SECTIONS.items() for f in dataclasses.fields(cls))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,7 +307,7 @@ def test_training_on_a_folder_survives_a_corrupt_clip(tcfg, tmp_path):
     (data / "corrupt.mp4").write_bytes(b"\x00" * 1000)
     rows = [{"file": "corrupt.mp4", "caption": "broken"}, {"file": "good.mp4", "caption": "ok"}]
     (data / "captions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    run = train(tcfg.with_overrides(max_steps=2), data, tmp_path / "run", quiet=True)
+    run = train(tcfg.with_overrides(optim={"max_steps": 2}), data, tmp_path / "run", quiet=True)
     state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
     assert run.state.step == 2 and state["skipped_clips"] == 1 and len(state["losses"]) == 2
 
@@ -303,7 +387,7 @@ def test_synthetic_clips_centre_start_hides_the_direction():
         step = {"right": (1, 0), "left": (-1, 0), "up": (0, -1), "down": (0, 1)}[spec.motion]
         assert np.dot(xy[-1] - xy[0], step) > 3  # pixels, the captioned way
     with pytest.raises(ValueError, match="synthetic_start"):
-        TrainConfig(synthetic_start="corner").verify()
+        TrainConfig(data=DataConfig(synthetic_start="corner")).verify()
 
 
 def test_synthetic_clips_motion_only_captions():
@@ -319,7 +403,7 @@ def test_synthetic_clips_motion_only_captions():
     with pytest.raises(ValueError, match="expected captions to be one of"):
         SyntheticClips(4, num_frames=4, height=64, width=64, captions="short")
     with pytest.raises(ValueError, match="synthetic_captions"):
-        TrainConfig(synthetic_captions="short").verify()
+        TrainConfig(data=DataConfig(synthetic_captions="short")).verify()
 
 
 def test_synthetic_clips_restricted_to_some_motions():
@@ -335,10 +419,10 @@ def test_synthetic_clips_restricted_to_some_motions():
         with pytest.raises(ValueError, match="expected motions among"):
             SyntheticClips(4, num_frames=4, height=64, width=64, motions=bad)
         with pytest.raises(ValueError, match="synthetic_motions"):
-            TrainConfig(synthetic_motions=bad).verify()
+            TrainConfig(data=DataConfig(synthetic_motions=bad)).verify()
     from i2v_adapter.training.train import make_dataset
 
-    dataset = make_dataset("synthetic", TrainConfig(synthetic_motions=["left"], synthetic_clips=8))
+    dataset = make_dataset("synthetic", TrainConfig(data=DataConfig(synthetic_motions=["left"], synthetic_clips=8)))
     assert all("moves to the left" in dataset[i][1] for i in range(8))
 
 

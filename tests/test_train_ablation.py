@@ -247,6 +247,6 @@ def test_copy_first_frame_error_is_zero_only_for_a_still_clip():
     cfg = get_preset("tiny")
     clip, prompt, motion = next(c for c in held_out_clips(8, cfg) if c[2] in ("right", "left", "up", "down"))
     still = np.repeat(clip[:1], clip.shape[0], axis=0)
-    pipe = I2VPipeline(shipped.default_components(cfg))  # trained: a moving clip is not its frame 0
+    pipe = I2VPipeline(shipped.default_components(cfg))  # the trained VAE: a moving shape moves its latents
     assert copy_first_frame_error(pipe, [(still, prompt, motion)]) == 0.0
     assert copy_first_frame_error(pipe, [(clip, prompt, motion)]) > 0.01

@@ -12,7 +12,7 @@ from i2v_adapter.checkpoints.shipped import load_module_weights, load_trained, s
 from i2v_adapter.model.adapter import adapter_processors, is_installed
 from i2v_adapter.model.components import build_components
 from i2v_adapter.model.stage_modules import VaeDecoderStage, VaeEncoderStage
-from i2v_adapter.training.config import TrainConfig, TrainStage
+from i2v_adapter.training.config import DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig
 from i2v_adapter.training.data import SyntheticClips
 from i2v_adapter.training.objectives import calibrate_latent_scale, frames_to_pixels, random_crops
 from i2v_adapter.training.train import Draws, draw, setup_run, train, training_loss
@@ -35,7 +35,19 @@ def fresh_accelerate_state():
     GradientState._reset_state()
 
 
-BASE = dict(num_frames=4, batch_size=1, max_steps=1, checkpoint_every=1, synthetic_clips=16, seed=3)
+# Tiny preset at 4 frames, one clip per step.
+BASE = TrainConfig(model=ModelConfig(num_frames=4), optim=OptimConfig(batch_size=1, max_steps=1),
+                   data=DataConfig(synthetic_clips=16), run=RunConfig(checkpoint_every=1, seed=3))
+
+
+def tiny(stage: str, **sections: dict) -> TrainConfig:
+    """`BASE` for `stage`, with fields changed by section (`optim={"max_steps": 2}`)."""
+    return BASE.with_overrides(model={"stage": stage, **sections.pop("model", {})}, **sections)
+
+
+def config(stage: str, **sections: dict) -> TrainConfig:
+    """The default config for `stage`, with fields changed by section (verified: bad values raise)."""
+    return TrainConfig().with_overrides(model={"stage": stage, **sections.pop("model", {})}, **sections)
 
 
 def _all_tensors(components) -> dict[str, torch.Tensor]:
@@ -58,12 +70,12 @@ def stage_runs(tmp_path_factory):
 
     runs = {}
     for stage, extra in (
-        ("vae", dict(vae_crop=32)),
-        ("t2v", dict(init_vae=str(root / "vae" / "vae.safetensors"))),
-        ("adapter", dict(init_vae=str(root / "vae" / "vae.safetensors"),
-                         init_unet=str(root / "t2v" / "unet.safetensors"))),
+        ("vae", dict(objective={"vae_crop": 32})),
+        ("t2v", dict(init={"vae": str(root / "vae" / "vae.safetensors")})),
+        ("adapter", dict(init={"vae": str(root / "vae" / "vae.safetensors"),
+                               "unet": str(root / "t2v" / "unet.safetensors")})),
     ):
-        tcfg = TrainConfig(stage=TrainStage(stage), learning_rate=1e-3, **BASE, **extra)
+        tcfg = tiny(stage, optim={"learning_rate": 1e-3}, **extra)
         runs[stage] = (tcfg, train(tcfg, "synthetic", root / stage, quiet=True))
         AcceleratorState._reset_state(True)
         GradientState._reset_state()
@@ -115,7 +127,7 @@ def test_adapter_stage_starts_from_the_trained_t2v_model(stage_runs):
 
 
 def test_t2v_loss_covers_frame_0_and_noises_it():
-    tcfg = TrainConfig(stage=TrainStage.T2V, **BASE)
+    tcfg = tiny("t2v")
     run = setup_run(tcfg)
     clips = SyntheticClips(1, num_frames=4, height=128, width=128, seed=0)
     frames, captions = torch.from_numpy(clips[0][0][None]), [clips[0][1]]  # (1, 4, 128, 128, 3)
@@ -144,10 +156,10 @@ def test_t2v_loss_covers_frame_0_and_noises_it():
 
 
 def test_vae_resume_matches_an_uninterrupted_run(tmp_path):
-    tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, **{**BASE, "num_frames": 2, "max_steps": 2})
+    tcfg = tiny("vae", model={"num_frames": 2}, optim={"max_steps": 2}, objective={"vae_crop": 32})
     train(tcfg, "synthetic", tmp_path / "a", quiet=True)
-    resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
-    straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
+    resumed = train(tcfg.with_overrides(optim={"max_steps": 3}), "synthetic", tmp_path / "a", resume=True, quiet=True)
+    straight = train(tcfg.with_overrides(optim={"max_steps": 3}), "synthetic", tmp_path / "b", quiet=True)
     assert resumed.state.losses == straight.state.losses and len(resumed.state.losses) == 3
     a, b = load_safetensors(tmp_path / "a" / "vae.safetensors"), load_safetensors(tmp_path / "b" / "vae.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-7
@@ -195,33 +207,33 @@ def test_stage_configs_parse():
     expected = {"tiny_vae.json": "vae", "tiny_t2v.json": "t2v", "tiny_t2v_p2.json": "t2v",
                 "tiny_adapter_trained.json": "adapter"}
     for name, stage in expected.items():
-        assert TrainConfig.from_json(CONFIGS / name).stage.value == stage
+        assert TrainConfig.from_json(CONFIGS / name).model.stage.value == stage
     for path in sorted(CONFIGS.glob("tiny_*.json")):  # every config of the chain
         tcfg = TrainConfig.from_json(path)
         assert tcfg.preset_config().num_frames == 8, path.name
         assert tcfg.preset_config().vae.norm_num_groups == 4, path.name  # one VAE architecture throughout
-    with pytest.raises(ValueError, match="expected kl_weight >= 0, got -1"):
-        TrainConfig(stage=TrainStage.VAE, kl_weight=-1).verify()
-    with pytest.raises(ValueError, match="expected vae_crop to be an integer >= 0, got 2.5"):
-        TrainConfig(vae_crop=2.5).verify()
+    with pytest.raises(ValueError, match="expected objective.kl_weight to be a number >= 0, got -1"):
+        config("vae", objective={"kl_weight": -1})
+    with pytest.raises(ValueError, match="expected objective.vae_crop to be an integer >= 0, got 2.5"):
+        config("vae", objective={"vae_crop": 2.5})
 
 
 def test_max_minutes_stops_at_a_step_with_a_checkpoint_and_resume_goes_on(tmp_path):
-    tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, **{**BASE, "num_frames": 2, "max_steps": 3})
-    stopped = train(tcfg.with_overrides(max_minutes=1e-9), "synthetic", tmp_path / "a", quiet=True)
+    tcfg = tiny("vae", model={"num_frames": 2}, optim={"max_steps": 3}, objective={"vae_crop": 32})
+    stopped = train(tcfg.with_overrides(run={"max_minutes": 1e-9}), "synthetic", tmp_path / "a", quiet=True)
     assert stopped.state.step == 1 and (tmp_path / "a" / "checkpoint-1" / "vae.safetensors").is_file()
     assert json.loads((tmp_path / "a" / "trainer_state.json").read_text())["step"] == 1
     resumed = train(tcfg, "synthetic", tmp_path / "a", resume=True, quiet=True)
     assert resumed.state.step == 3 and len(resumed.state.losses) == 3
-    with pytest.raises(ValueError, match="expected max_minutes > 0 or null, got 0"):
-        tcfg.with_overrides(max_minutes=0)
+    with pytest.raises(ValueError, match="expected run.max_minutes to be a number > 0 or null, got 0"):
+        tcfg.with_overrides(run={"max_minutes": 0})
 
 
 def test_decoder_only_vae_keeps_the_latent_space_and_resumes(stage_runs, tmp_path):
     root, _ = stage_runs
     init = root / "vae" / "vae.safetensors"
-    tcfg = TrainConfig(stage=TrainStage.VAE, vae_crop=32, vae_decoder_only=True, init_vae=str(init),
-                       learning_rate=1e-3, **{**BASE, "num_frames": 2, "max_steps": 2})
+    tcfg = tiny("vae", model={"num_frames": 2, "vae_decoder_only": True}, init={"vae": str(init)},
+                optim={"learning_rate": 1e-3, "max_steps": 2}, objective={"vae_crop": 32})
     run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
     before = build_components(tcfg.preset_config())
     load_trained(before, vae=init)
@@ -230,11 +242,12 @@ def test_decoder_only_vae_keeps_the_latent_space_and_resumes(stage_runs, tmp_pat
     saved = load_safetensors(tmp_path / "a" / "vae.safetensors")  # the whole VAE, loadable as any VAE file
     assert saved.keys() == {k for k, _ in before.vae.named_parameters()}
     assert "latent_std_before_calibration" not in json.loads((tmp_path / "a" / "trainer_state.json").read_text())["measurements"]
-    resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
-    straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
+    resumed = train(tcfg.with_overrides(optim={"max_steps": 3}), "synthetic", tmp_path / "a", resume=True, quiet=True)
+    straight = train(tcfg.with_overrides(optim={"max_steps": 3}), "synthetic", tmp_path / "b", quiet=True)
     assert resumed.state.losses == straight.state.losses and len(resumed.state.losses) == 3
-    with pytest.raises(ValueError, match="vae_decoder_only fine-tunes a trained VAE's decoder: expected stage 'vae' with init_vae"):
-        TrainConfig(stage=TrainStage.VAE, vae_decoder_only=True).verify()
+    with pytest.raises(ValueError, match="model.vae_decoder_only fine-tunes a trained VAE's decoder: expected model.stage "
+                                         "'vae' with init.vae, got model.stage 'vae' and init.vae None"):
+        config("vae", model={"vae_decoder_only": True})
 
 
 def test_timestep_power_biases_towards_high_noise_and_is_checked():
@@ -245,7 +258,7 @@ def test_timestep_power_biases_towards_high_noise_and_is_checked():
     assert biased.min() >= 0 and biased.max() <= cfg.scheduler.num_train_timesteps - 1
     assert torch.equal(draw(cfg, 4, 0.0, seed=3).timesteps, draw(cfg, 4, 0.0, seed=3, timestep_power=1.0).timesteps)
     with pytest.raises(ValueError, match="timestep_power"):
-        TrainConfig(stage=TrainStage.T2V, timestep_power=0.0).verify()
+        config("t2v", objective={"timestep_power": 0.0})
 
 
 def test_p2_weighting_scales_each_clip_by_its_snr():
@@ -261,7 +274,7 @@ def test_p2_weighting_scales_each_clip_by_its_snr():
     only_first = epsilon_loss(pred, noise, weights=torch.tensor([2.0, 0.0]))
     assert torch.allclose(only_first, pred[0, :, 1:].pow(2).mean())  # frame 0 still excluded
     with pytest.raises(ValueError, match="p2_gamma"):
-        TrainConfig(stage=TrainStage.T2V, p2_gamma=-1.0).verify()
+        config("t2v", objective={"p2_gamma": -1.0})
 
 
 def test_v_weighting_counts_clean_latent_error_at_high_noise():
@@ -279,13 +292,13 @@ def test_v_weighting_counts_clean_latent_error_at_high_noise():
     assert torch.allclose(loss_weights(scheduler, t, 1.0, 20.0), p2_weights(scheduler, t, 1.0) * capped)
     for bad in (0.5, True, "20"):
         with pytest.raises(ValueError, match="v_weight_cap"):
-            TrainConfig(stage=TrainStage.T2V, v_weight_cap=bad).verify()
+            config("t2v", objective={"v_weight_cap": bad})
 
 
 def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
     from i2v_adapter.training.objectives import leak_free, noisy_input
 
-    eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()  # an epsilon target
+    eps_cfg = config("t2v", model={"prediction_type": "epsilon"}).preset_config()  # an epsilon target
     scheduler = build_components(eps_cfg).scheduler
     gen = torch.Generator().manual_seed(0)
     latents, noise = torch.randn(3, 4, 5, 2, 2, generator=gen), torch.randn(3, 4, 5, 2, 2, generator=gen)
@@ -302,13 +315,13 @@ def test_leak_free_high_noise_input_is_the_noise_and_target_recovers_the_clip():
     assert not torch.equal(t2v_target[1:, :, 0], noise[1:, :, 0])  # T2V: frame 0 is predicted too
     for bad in (0, 1000, 2.5):
         with pytest.raises(ValueError, match="pure_noise_from"):
-            TrainConfig(stage=TrainStage.ADAPTER, pure_noise_from=bad).verify()
+            config("adapter", objective={"pure_noise_from": bad})
 
 
 def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
     from i2v_adapter.training.objectives import stage_loss
 
-    tcfg = TrainConfig(stage=TrainStage.ADAPTER, pure_noise_from=850, **BASE)
+    tcfg = tiny("adapter", objective={"pure_noise_from": 850})
     run = setup_run(tcfg)
     clips = SyntheticClips(1, num_frames=4, height=128, width=128, seed=0)
     frames, captions = torch.from_numpy(clips[0][0][None]), [clips[0][1]]
@@ -318,8 +331,8 @@ def test_stage_loss_feeds_the_leak_free_input_to_the_unet():
         for seed in range(40):  # enough micro-batches to draw timesteps on both sides of 850
             stage_loss(run.models, frames, captions, tcfg, seed)
     handle.remove()
-    timesteps = [int(draw(run.components.config, 1, tcfg.prompt_dropout, seed).timesteps) for seed in range(40)]
-    noises = [draw(run.components.config, 1, tcfg.prompt_dropout, seed).noise for seed in range(40)]
+    timesteps = [int(draw(run.components.config, 1, tcfg.objective.prompt_dropout, seed).timesteps) for seed in range(40)]
+    noises = [draw(run.components.config, 1, tcfg.objective.prompt_dropout, seed).noise for seed in range(40)]
     high = [i for i, t in enumerate(timesteps) if t >= 850]
     low = [i for i, t in enumerate(timesteps) if t < 850]
     assert high and low
@@ -332,9 +345,9 @@ def test_v_prediction_target_and_its_clean_latent():
 
     from i2v_adapter.training.objectives import leak_free, predicted_clean, predicted_noise, prediction_target
 
-    tcfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction")
+    tcfg = config("t2v", model={"prediction_type": "v_prediction"})
     cfg = tcfg.preset_config()
-    eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()
+    eps_cfg = config("t2v", model={"prediction_type": "epsilon"}).preset_config()
     assert cfg.scheduler.prediction_type == "v_prediction" and eps_cfg.scheduler.prediction_type == "epsilon"
     assert get_preset("tiny").scheduler.prediction_type == "v_prediction"  # the shipped weights' (MODEL_CARD.md)
     scheduler = build_components(cfg).scheduler
@@ -354,9 +367,9 @@ def test_v_prediction_target_and_its_clean_latent():
     assert predicted_noise(eps_scheduler, sample, noise, t) is noise
     assert torch.allclose(predicted_clean(eps_scheduler, sample, noise, t), latents, atol=1e-4)
     with pytest.raises(ValueError, match="prediction_type"):
-        TrainConfig(prediction_type="sample").verify()
-    with pytest.raises(ValueError, match="v_weight_cap"):
-        dataclasses.replace(tcfg, v_weight_cap=20.0).verify()
+        config("adapter", model={"prediction_type": "sample"})
+    with pytest.raises(ValueError, match="objective.v_weight_cap weights an epsilon loss as a v loss"):
+        dataclasses.replace(tcfg, objective=dataclasses.replace(tcfg.objective, v_weight_cap=20.0)).verify()
 
 
 def test_first_frame_clean_prob_draws_last_and_is_checked():
@@ -366,12 +379,12 @@ def test_first_frame_clean_prob_draws_last_and_is_checked():
     assert 16 < int(mixed.clean_first.sum()) < 48  # about half of 64
     for a, b in ((plain.noise, mixed.noise), (plain.timesteps, mixed.timesteps), (plain.drop, mixed.drop)):
         assert torch.equal(a, b)  # drawn last: a run without it keeps its randomness
-    TrainConfig(stage=TrainStage.T2V, first_frame_clean_prob=1.0).verify()
+    config("t2v", objective={"first_frame_clean_prob": 1.0})
     for bad in (-0.1, 1.5, "0.5", True):
         with pytest.raises(ValueError, match="first_frame_clean_prob"):
-            TrainConfig(stage=TrainStage.T2V, first_frame_clean_prob=bad).verify()
-    with pytest.raises(ValueError, match="expected stage 't2v'"):
-        TrainConfig(stage=TrainStage.ADAPTER, first_frame_clean_prob=0.5).verify()
+            config("t2v", objective={"first_frame_clean_prob": bad})
+    with pytest.raises(ValueError, match="expected model.stage 't2v', got 'adapter'"):
+        config("adapter", objective={"first_frame_clean_prob": 0.5})
 
 
 def test_epsilon_loss_with_a_first_frame_per_clip():
@@ -396,7 +409,7 @@ def test_epsilon_loss_with_a_first_frame_per_clip():
 
 def test_t2v_first_frame_clips_are_the_adapter_objective_on_the_base_model():
     """A T2V clip drawn with a clean frame 0 gets exactly the adapter stage's input and loss."""
-    tcfg = TrainConfig(stage=TrainStage.T2V, pure_noise_from=850, v_weight_cap=20.0, prediction_type="epsilon", **BASE)
+    tcfg = tiny("t2v", model={"prediction_type": "epsilon"}, objective={"pure_noise_from": 850, "v_weight_cap": 20.0})
     run = setup_run(tcfg)
     clips = SyntheticClips(2, num_frames=4, height=128, width=128, seed=0)
     frames = torch.from_numpy(np.stack([clips[0][0], clips[1][0]]))
@@ -413,8 +426,8 @@ def test_t2v_first_frame_clips_are_the_adapter_objective_on_the_base_model():
                                   condition_on_first_frame=False, **kw)
         none_clean = training_loss(run.models, frames, captions, Draws(d.noise, d.timesteps, d.drop, torch.tensor([False, False])),
                                    condition_on_first_frame=False, **kw)
-        mixed = training_loss(run.models, frames, captions, Draws(d.noise, d.timesteps, d.drop, torch.tensor([True, False])),
-                              condition_on_first_frame=False, **kw)
+        training_loss(run.models, frames, captions, Draws(d.noise, d.timesteps, d.drop, torch.tensor([True, False])),
+                      condition_on_first_frame=False, **kw)  # for the UNet input it records (seen[4])
     handle.remove()
     assert float(all_clean) == pytest.approx(float(adapter), rel=1e-5)
     assert float(none_clean) == pytest.approx(float(t2v), rel=1e-5)
@@ -429,9 +442,9 @@ def test_pytorch_pipeline_samples_a_v_prediction_unet():
 
     torch.set_num_threads(1)
     image = SyntheticClips(1, num_frames=2, height=128, width=128, seed=0)[0][0][0]
-    v_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="v_prediction").preset_config()
+    v_cfg = config("t2v", model={"prediction_type": "v_prediction"}).preset_config()
     outputs = {}
-    eps_cfg = TrainConfig(stage=TrainStage.T2V, prediction_type="epsilon").preset_config()
+    eps_cfg = config("t2v", model={"prediction_type": "epsilon"}).preset_config()
     for name, cfg in (("v", v_cfg), ("epsilon", eps_cfg)):
         pipe = I2VPipeline(build_components(cfg))  # the same seeded weights
         assert pipe.components.scheduler.config.prediction_type == cfg.scheduler.prediction_type
@@ -444,8 +457,8 @@ def test_pytorch_pipeline_samples_a_v_prediction_unet():
 def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_runs, tmp_path):
     root, _ = stage_runs
     vae = str(root / "vae" / "vae.safetensors")
-    tcfg = TrainConfig(stage=TrainStage.T2V, learning_rate=1e-3, train_text_encoder=True, init_vae=vae,
-                       **{**BASE, "batch_size": 2, "max_steps": 2, "prompt_dropout": 0.0})
+    tcfg = tiny("t2v", model={"train_text_encoder": True}, init={"vae": vae},
+                optim={"learning_rate": 1e-3, "batch_size": 2, "max_steps": 2}, objective={"prompt_dropout": 0.0})
     run = train(tcfg, "synthetic", tmp_path / "a", quiet=True)
     fresh = build_components(tcfg.preset_config())
     load_trained(fresh, vae=vae)
@@ -461,15 +474,15 @@ def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_ru
     trained = dict(run.components.text_encoder.named_parameters())
     assert all(torch.equal(text[k], trained[k].detach()) for k in text)
     # Resume: both files come back onto the parameters, and the run goes on as an uninterrupted one.
-    resumed = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "a", resume=True, quiet=True)
-    straight = train(tcfg.with_overrides(max_steps=3), "synthetic", tmp_path / "b", quiet=True)
+    resumed = train(tcfg.with_overrides(optim={"max_steps": 3}), "synthetic", tmp_path / "a", resume=True, quiet=True)
+    straight = train(tcfg.with_overrides(optim={"max_steps": 3}), "synthetic", tmp_path / "b", quiet=True)
     assert resumed.state.losses == pytest.approx(straight.state.losses, rel=1e-5)
     a = load_safetensors(tmp_path / "a" / "text_encoder.safetensors")
     b = load_safetensors(tmp_path / "b" / "text_encoder.safetensors")
     assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
     # A later stage starts from the trained text encoder, frozen.
-    adapter = TrainConfig(stage=TrainStage.ADAPTER, init_vae=vae, init_unet=str(tmp_path / "a" / "unet.safetensors"),
-                          init_text_encoder=str(tmp_path / "a" / "text_encoder.safetensors"), **BASE)
+    adapter = tiny("adapter", init={"vae": vae, "unet": str(tmp_path / "a" / "unet.safetensors"),
+                                    "text_encoder": str(tmp_path / "a" / "text_encoder.safetensors")})
     from i2v_adapter.training.train import build_model
 
     components, params = build_model(adapter)
@@ -478,14 +491,14 @@ def test_t2v_with_train_text_encoder_trains_both_saves_both_and_resumes(stage_ru
 
 
 def test_train_text_encoder_is_a_t2v_option():
-    with pytest.raises(ValueError, match="expected stage 't2v', got 'adapter'"):
-        TrainConfig(stage=TrainStage.ADAPTER, train_text_encoder=True).verify()
-    with pytest.raises(ValueError, match="expected train_text_encoder to be true or false, got 1"):
-        TrainConfig(stage=TrainStage.T2V, train_text_encoder=1).verify()
+    with pytest.raises(ValueError, match="model.train_text_encoder trains .* expected model.stage 't2v', got 'adapter'"):
+        config("adapter", model={"train_text_encoder": True})
+    with pytest.raises(ValueError, match="expected model.train_text_encoder to be true or false, got 1"):
+        config("t2v", model={"train_text_encoder": 1})
 
 
 def test_weights_folder_writer_takes_a_trained_text_encoder(stage_runs, tmp_path):
-    from i2v_adapter.checkpoints import shipped
+    from i2v_adapter.training import weights_folder
 
     root, runs = stage_runs
     tcfg = runs["adapter"][0]
@@ -497,8 +510,8 @@ def test_weights_folder_writer_takes_a_trained_text_encoder(stage_runs, tmp_path
     save_module_weights(components.text_encoder, tmp_path / "text.safetensors")
     args = ["--train-config", str(tmp_path / "train.json"), "--vae", str(root / "vae" / "vae.safetensors"),
             "--unet", str(root / "t2v" / "unet.safetensors"), "--adapter", str(root / "adapter" / "adapter.safetensors")]
-    assert shipped.main([*args, "--text-encoder", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "w")]) == 0
-    assert shipped.main([*args, "--out", str(tmp_path / "r")]) == 0
+    assert weights_folder.main([*args, "--text-encoder", str(tmp_path / "text.safetensors"), "--out", str(tmp_path / "w")]) == 0
+    assert weights_folder.main([*args, "--out", str(tmp_path / "r")]) == 0
     given, default = load_safetensors(tmp_path / "w" / "text_encoder.safetensors"), load_safetensors(tmp_path / "r" / "text_encoder.safetensors")
     for name, p in components.text_encoder.named_parameters():
         assert torch.allclose(given[name].float(), p.detach(), rtol=1e-3, atol=1e-6)

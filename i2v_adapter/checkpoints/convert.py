@@ -27,7 +27,6 @@ import argparse
 import logging
 import pickle
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 
 from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
 from i2v_adapter.model.adapter import normalize_adapter_key
+from i2v_core import cli
 from i2v_core.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -335,15 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        summary = convert_checkpoint(args.src, args.dst, kind=args.kind, overwrite=args.overwrite)
-    except (CheckpointError, FileExistsError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(summary.line())
-    return 0
+    return cli.run(lambda: print(convert_checkpoint(args.src, args.dst, kind=args.kind, overwrite=args.overwrite).line()))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))

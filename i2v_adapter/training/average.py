@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
 from i2v_adapter.training.train import find_checkpoints
+from i2v_core import cli
 from i2v_core.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,32 @@ def average_files(files: list[Path]) -> dict:
     return {k: (v / len(files)).to(first[k].dtype) for k, v in total.items()}
 
 
+@dataclass(frozen=True)
+class AverageOptions:
+    """What to average: explicit `files`, or the `last` checkpoints of the training `run` folder."""
+
+    out: Path  # the averaged safetensors file
+    files: tuple[Path, ...] = ()
+    run: Path | None = None
+    last: int = 4
+    overwrite: bool = False
+
+
+def average_checkpoints(options: AverageOptions) -> list[Path]:
+    """Write the mean of the options' weights files to `options.out`; returns the files averaged."""
+    if (options.run is None) == (not options.files):
+        raise ValueError("expected either --run DIR or weights files, not both and not neither")
+    files = last_checkpoint_files(options.run, options.last) if options.run is not None else list(options.files)
+    state = average_files(files)
+    save_safetensors(state, options.out, overwrite=options.overwrite,
+                     metadata={"averaged_from": json.dumps([str(f) for f in files])})
+    return files
+
+
+def _report(files: list[Path], out: Path) -> None:
+    print(f"averaged {len(files)} files ({files[0].name}, {files[0].parent.name} .. {files[-1].parent.name}) -> {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.training.average", description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="*", type=Path, help="weights files to average (instead of --run)")
@@ -85,20 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if (args.run is None) == (not args.files):
-            raise ValueError("expected either --run DIR or weights files, not both and not neither")
-        files = last_checkpoint_files(args.run, args.last) if args.run is not None else list(args.files)
-        state = average_files(files)
-        save_safetensors(state, args.out, overwrite=args.overwrite,
-                         metadata={"averaged_from": json.dumps([str(f) for f in files])})
-    except (ValueError, CheckpointError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"averaged {len(files)} files ({files[0].name}, {files[0].parent.name} .. {files[-1].parent.name}) -> {args.out}")
-    return 0
+    options = AverageOptions(out=args.out, files=tuple(args.files), run=args.run, last=args.last, overwrite=args.overwrite)
+    return cli.run(lambda: _report(average_checkpoints(options), options.out))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))

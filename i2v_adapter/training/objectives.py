@@ -291,16 +291,16 @@ def random_crops(pixels: torch.Tensor, size: int, gen: torch.Generator) -> torch
 
 
 def vae_loss(models: Models, frames: torch.Tensor, tcfg: TrainConfig, seed: int) -> torch.Tensor:
-    """L1 reconstruction of random crops of every frame + `kl_weight` x mean KL(posterior || N(0, 1))."""
+    """L1 reconstruction of random crops of every frame + `objective.kl_weight` x mean KL(posterior || N(0, 1))."""
     gen = torch.Generator().manual_seed(seed)
-    pixels = random_crops(frames_to_pixels(frames), tcfg.vae_crop, gen).to(models.device)  # (B*F, 3, S, S)
+    pixels = random_crops(frames_to_pixels(frames), tcfg.objective.vae_crop, gen).to(models.device)  # (B*F, 3, S, S)
     factor = models.components.config.vae.scale_factor
     latent_shape = (pixels.shape[0], models.components.config.vae.latent_channels,
                     pixels.shape[-2] // factor, pixels.shape[-1] // factor)
     noise = torch.randn(latent_shape, generator=gen).to(models.device)
     recon, mean, logvar = models.trained(pixels.to(models.dtype), noise)
     kl = 0.5 * (mean.float().pow(2) + logvar.float().exp() - 1.0 - logvar.float()).mean()
-    return F.l1_loss(recon.float(), pixels) + tcfg.kl_weight * kl
+    return F.l1_loss(recon.float(), pixels) + tcfg.objective.kl_weight * kl
 
 
 @torch.no_grad()
@@ -348,15 +348,15 @@ def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Par
     """Freeze everything, unfreeze the stage's weights; returns them by their key in the weights file.
 
     `t2v` removes the I2V-Adapter (the base model exactly); `adapter` installs a fresh one on the
-    (possibly just loaded) UNet when no `init_adapter` is given: W_Q' a copy of each `to_q`, W_O' zero.
+    (possibly just loaded) UNet when no `init.adapter` is given: W_Q' a copy of each `to_q`, W_O' zero.
     """
     for module in (components.vae, components.text_encoder, components.unet):
         module.requires_grad_(False).eval()
-    stage, unet = tcfg.stage, components.unet
+    stage, unet = tcfg.model.stage, components.unet
     if stage is TrainStage.VAE:
         # The weights file holds the whole VAE; decoder-only leaves the encoder's without gradients.
         module, params = components.vae, dict(components.vae.named_parameters())
-        if tcfg.vae_decoder_only:
+        if tcfg.model.vae_decoder_only:
             trained = {k: p for k, p in params.items() if k.startswith(("decoder.", "post_quant_conv."))}
             for p in trained.values():
                 p.requires_grad_(True)
@@ -368,15 +368,15 @@ def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Par
         if is_installed(unet):
             remove_i2v_adapter(unet)
         module, params = unet, dict(unet.named_parameters())
-        if tcfg.train_text_encoder:
+        if tcfg.model.train_text_encoder:
             text = dict(components.text_encoder.named_parameters())
             params.update({TEXT_ENCODER_PREFIX + k: p for k, p in text.items()})
             components.text_encoder.train()
     else:
-        if tcfg.init_unet and not tcfg.init_adapter:
+        if tcfg.init.unet and not tcfg.init.adapter:
             remove_i2v_adapter(unet)
-            gen = torch.Generator().manual_seed(tcfg.seed)
-            install_i2v_adapter(unet, components.config.attention, out_init_std=tcfg.adapter_out_init_std, generator=gen)
+            gen = torch.Generator().manual_seed(tcfg.run.seed)
+            install_i2v_adapter(unet, components.config.attention, out_init_std=tcfg.init.adapter_out_std, generator=gen)
         procs = adapter_processors(unet)
         module = unet
         params = {f"{layer}.{key}": p for layer, proc in procs.items() for key, p in proc.named_parameters()}
@@ -389,18 +389,20 @@ def prepare_stage(components: Components, tcfg: TrainConfig) -> dict[str, nn.Par
 
 
 def stage_loss(models: Models, frames: torch.Tensor, captions: list[str], tcfg: TrainConfig, seed: int):
-    """The loss of `tcfg.stage` for one micro-batch."""
-    if tcfg.stage is TrainStage.VAE:
+    """The loss of `tcfg.model.stage` for one micro-batch."""
+    stage, objective = tcfg.model.stage, tcfg.objective
+    if stage is TrainStage.VAE:
         return vae_loss(models, frames, tcfg, seed)
-    draws = draw(models.components.config, frames.shape[0], tcfg.prompt_dropout, seed, tcfg.timestep_power,
-                 tcfg.first_frame_clean_prob)
-    return training_loss(models, frames, captions, draws, condition_on_first_frame=tcfg.stage is TrainStage.ADAPTER,
-                         p2_gamma=tcfg.p2_gamma, v_weight_cap=tcfg.v_weight_cap, pure_noise_from=tcfg.pure_noise_from)
+    draws = draw(models.components.config, frames.shape[0], objective.prompt_dropout, seed, objective.timestep_power,
+                 objective.first_frame_clean_prob)
+    return training_loss(models, frames, captions, draws, condition_on_first_frame=stage is TrainStage.ADAPTER,
+                         p2_gamma=objective.p2_gamma, v_weight_cap=objective.v_weight_cap,
+                         pure_noise_from=objective.pure_noise_from)
 
 
 def finish_stage(components: Components, tcfg: TrainConfig, dataset, device) -> dict:
     """End-of-run step: the VAE's latent-scale calibration (on up to 16 clips); returns what it measured."""
-    if tcfg.stage is not TrainStage.VAE or tcfg.vae_decoder_only:
+    if tcfg.model.stage is not TrainStage.VAE or tcfg.model.vae_decoder_only:
         return {}  # decoder-only: the latent space (and its scale) is what the UNet was trained on
     clips = [dataset[i][0] for i in range(min(16, len(dataset)))]
     frames = torch.from_numpy(np.stack(clips))  # (N, F, H, W, 3)

@@ -7,17 +7,17 @@ VAE and base text-to-video stages of the trained tiny default.
 The same script runs on one CPU (here), one GPU, or many GPUs and nodes through Hugging Face
 `accelerate`: `accelerate launch --multi_gpu --num_processes 8 -m i2v_adapter.training.train --config ...`
 (add `--num_machines`, `--machine_rank`, `--main_process_ip` for several nodes; `accelerate config`
-writes these once). `batch_size` in the config is per process. On a CPU shared with other jobs,
+writes these once). `optim.batch_size` in the config is per process. On a CPU shared with other jobs,
 `OMP_NUM_THREADS=1` can be several times faster than torch's default of one thread per core.
 
-The config's `stage` picks the objective (`i2v_adapter.training.objectives`): `adapter` (default, paper
+The config's `model.stage` picks the objective (`i2v_adapter.training.objectives`): `adapter` (default, paper
 4.1: VAE, text encoder, base UNet and motion modules frozen; only W_Q' and W_O' train, AdamW at a
 fixed learning rate; frame 0 stays the clean first-frame latent in the UNet input, as at inference,
 and the loss is the epsilon MSE over frames 1..F-1 only), `t2v` (the whole UNet with motion modules,
-epsilon MSE over all frames) or `vae` (reconstruction + KL). `init_vae` / `init_unet` chain the stages:
+epsilon MSE over all frames) or `vae` (reconstruction + KL). `init.vae` / `init.unet` chain the stages:
 configs/tiny_vae.json -> tiny_t2v.json -> tiny_adapter_trained.json build the shipped tiny default.
 Captions go through the text encoder (`TextEncoderStage`), replaced by "" with probability
-`prompt_dropout` for classifier-free guidance. `max_minutes` bounds one session's wall time; Ctrl-C
+`objective.prompt_dropout` for classifier-free guidance. `run.max_minutes` bounds one session's wall time; Ctrl-C
 or SIGTERM (a preempted job) stops the run at the next step boundary the same way, with a
 checkpoint and its final files (a second signal stops at once).
 
@@ -27,8 +27,8 @@ one without saving any RNG state.
 
 Output folder: `checkpoint-<step>/` with the stage's weights (`adapter.safetensors`,
 `unet.safetensors` or `vae.safetensors`), `optimizer.safetensors`, `trainer_state.json` (step,
-per-step losses, time) and `train_config.json`; at the end the weights, `trainer_state.json`,
-`train_config.json`. Every file and checkpoint folder is
+per-step losses, time) and `train_config.json` (the nested layout of `TrainConfig.to_json`); at the
+end the weights, `trainer_state.json`, `train_config.json`. Every file and checkpoint folder is
 written atomically. Not `accelerator.save_state`: in accelerate 1.15 it writes the model as
 safetensors (the whole UNet, not the adapter), but the optimizer as `optimizer.bin` (`torch.save`, a
 pickle) and RNG states as `random_states_<rank>.pkl` (pickles). This project never loads pickles, so
@@ -42,7 +42,6 @@ import json
 import logging
 import re
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -64,7 +63,7 @@ from i2v_adapter.checkpoints.shipped import load_trained
 from i2v_adapter.model.adapter import check_state_dict
 from i2v_adapter.model.components import Components, build_components
 from i2v_adapter.model.stage_modules import TextEncoderStage, UNetStage, VaeEncoderStage
-from i2v_adapter.training.config import TrainConfig, TrainStage
+from i2v_adapter.training.config import TrainConfig, TrainStage, nested_layout
 from i2v_adapter.training.data import StepSampler, SyntheticClips, VideoFolderDataset
 from i2v_adapter.training.objectives import (  # noqa: F401  (re-exported: the objective's pieces are tested through here)
     TEXT_ENCODER_PREFIX,
@@ -80,6 +79,7 @@ from i2v_adapter.training.objectives import (  # noqa: F401  (re-exported: the o
     training_loss,
     weights_files,
 )
+from i2v_core import cli
 from i2v_core.errors import CheckpointError
 from i2v_core.media import atomic_output_dir, atomic_write_bytes
 
@@ -87,6 +87,7 @@ logger = logging.getLogger(__name__)
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 _STATE_FILES = ("optimizer.safetensors", "trainer_state.json")
+_MAY_CHANGE_ON_RESUME = ("optim.max_steps", "run.max_minutes")  # a resumed run may go on longer without a warning
 
 
 # --------------------------------------------------------------------------------------------------
@@ -100,16 +101,16 @@ def build_model(tcfg: TrainConfig) -> tuple[Components, dict[str, nn.Parameter]]
     Returns the components and the trainable parameters by their key in the stage's weights file.
     """
     cfg = tcfg.preset_config()
-    if tcfg.sd15 or tcfg.motion_module or tcfg.init_adapter:
+    if tcfg.init.sd15 or tcfg.init.motion_module or tcfg.init.adapter:
         components = load_components(
-            cfg, sd15=tcfg.sd15, motion_module=tcfg.motion_module, i2v_adapter=tcfg.init_adapter
+            cfg, sd15=tcfg.init.sd15, motion_module=tcfg.init.motion_module, i2v_adapter=tcfg.init.adapter
         )
     else:
         # Training starts from the seeded random weights (or the files below), never the shipped ones.
         components = build_components(cfg)
-    load_trained(components, vae=tcfg.init_vae, unet=tcfg.init_unet, text_encoder=tcfg.init_text_encoder)
-    if tcfg.init_adapter and tcfg.init_unet:
-        load_i2v_adapter(components.unet, tcfg.init_adapter)  # again: the new UNet got a fresh adapter
+    load_trained(components, vae=tcfg.init.vae, unet=tcfg.init.unet, text_encoder=tcfg.init.text_encoder)
+    if tcfg.init.adapter and tcfg.init.unet:
+        load_i2v_adapter(components.unet, tcfg.init.adapter)  # again: the new UNet got a fresh adapter
     return components, prepare_stage(components, tcfg)
 
 
@@ -208,18 +209,27 @@ def checkpoint_to_resume(out: Path, resume: bool, weights_file: str = "adapter.s
 
 
 def _warn_config_changes(path: Path, tcfg: TrainConfig) -> None:
-    """Resuming with other settings is allowed (e.g. more steps) but said out loud."""
+    """Resuming with other settings is allowed (e.g. more steps) but said out loud. The saved config
+    may be in the flat layout of older runs."""
     if not path.is_file():
         return
-    saved, now = json.loads(path.read_text(encoding="utf-8")), tcfg.to_dict()
-    changed = sorted(k for k in now if k not in ("max_steps", "max_minutes") and saved.get(k) != now[k])
+    try:
+        saved = nested_layout(json.loads(path.read_text(encoding="utf-8")), str(path))
+    except ValueError as err:
+        logger.warning("cannot compare the settings with the run's: %s", err)
+        return
+    changed = [
+        (f"{section}.{key}", saved.get(section, {}).get(key), value)
+        for section, values in tcfg.to_dict().items() for key, value in values.items()
+        if f"{section}.{key}" not in _MAY_CHANGE_ON_RESUME and saved.get(section, {}).get(key) != value
+    ]
     if changed:
-        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {now[k]!r}" for k in changed)
+        diffs = ", ".join(f"{name}: {old!r} -> {new!r}" for name, old, new in changed)
         logger.warning("resuming with settings that differ from %s: %s", path, diffs)
 
 
 def _weights_metadata(tcfg: TrainConfig) -> dict[str, str]:
-    return {"format": "i2v-adapter" if tcfg.stage is TrainStage.ADAPTER else f"i2v-adapter-{tcfg.stage.value}"}
+    return {"format": "i2v-adapter" if tcfg.model.stage is TrainStage.ADAPTER else f"i2v-adapter-{tcfg.model.stage.value}"}
 
 
 def load_params(params: dict[str, nn.Parameter], path: Path) -> None:
@@ -239,8 +249,8 @@ def load_stage_params(params: dict[str, nn.Parameter], folder: Path, stage: Trai
 
 def save_stage_weights(weights: dict[str, torch.Tensor], folder: Path, tcfg: TrainConfig, *, overwrite: bool = False) -> None:
     """The stage's weights files into `folder` (the UNet's and, when it trains, the text encoder's)."""
-    for name, part in weights_files(weights, tcfg.stage).items():
-        meta = _weights_metadata(tcfg) if name == WEIGHTS_FILES[tcfg.stage] else {"format": "i2v-adapter-text-encoder"}
+    for name, part in weights_files(weights, tcfg.model.stage).items():
+        meta = _weights_metadata(tcfg) if name == WEIGHTS_FILES[tcfg.model.stage] else {"format": "i2v-adapter-text-encoder"}
         save_safetensors(part, folder / name, overwrite=overwrite, metadata=meta)
 
 
@@ -291,21 +301,21 @@ class Run:
 def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
     """Accelerator, frozen model, AdamW over the adapter; restored from `checkpoint` if given."""
     accelerator = Accelerator(
-        mixed_precision=tcfg.mixed_precision.value,
+        mixed_precision=tcfg.optim.mixed_precision.value,
         # Accumulation windows run across passes over the data, so a step is always N micro-batches.
         gradient_accumulation_plugin=GradientAccumulationPlugin(
-            num_steps=tcfg.gradient_accumulation_steps, sync_with_dataloader=False
+            num_steps=tcfg.optim.gradient_accumulation_steps, sync_with_dataloader=False
         ),
     )
-    if tcfg.mixed_precision.value != "no" and not accelerator.native_amp:
+    if tcfg.optim.mixed_precision.value != "no" and not accelerator.native_amp:
         raise ValueError(
-            f"mixed_precision {tcfg.mixed_precision.value!r} is not available on {accelerator.device.type} "
+            f"mixed_precision {tcfg.optim.mixed_precision.value!r} is not available on {accelerator.device.type} "
             "(accelerate would silently train in float32): use 'bf16' or 'no' on a CPU, 'fp16' on a GPU"
         )
     components, params = build_model(tcfg)
     state = TrainerState()
     if checkpoint is not None:
-        load_stage_params(params, checkpoint, tcfg.stage)
+        load_stage_params(params, checkpoint, tcfg.model.stage)
         state = TrainerState.read(checkpoint / "trainer_state.json")
         _warn_config_changes(checkpoint / "train_config.json", tcfg)
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
@@ -318,13 +328,13 @@ def setup_run(tcfg: TrainConfig, checkpoint: Path | None = None) -> Run:
         p.data = p.data.float()
     trainable = trainable_params(params)
     optimizer = torch.optim.AdamW(
-        list(trainable.values()), lr=tcfg.learning_rate, betas=(tcfg.adam_beta1, tcfg.adam_beta2),
-        eps=tcfg.adam_epsilon, weight_decay=tcfg.weight_decay,
+        list(trainable.values()), lr=tcfg.optim.learning_rate, betas=(tcfg.optim.adam_beta1, tcfg.optim.adam_beta2),
+        eps=tcfg.optim.adam_epsilon, weight_decay=tcfg.optim.weight_decay,
     )
     unet = UNetStage(components.unet)
-    trained = VaeReconstruction(components.vae) if tcfg.stage is TrainStage.VAE else unet
+    trained = VaeReconstruction(components.vae) if tcfg.model.stage is TrainStage.VAE else unet
     trained, optimizer = accelerator.prepare(trained, optimizer)
-    if tcfg.stage is not TrainStage.VAE:
+    if tcfg.model.stage is not TrainStage.VAE:
         unet = trained
     if checkpoint is not None:
         load_optimizer_state(optimizer, trainable, checkpoint / "optimizer.safetensors", accelerator.scaler)
@@ -339,20 +349,20 @@ def make_dataset(data: str | Path, tcfg: TrainConfig):
     cfg = tcfg.preset_config()
     size = dict(num_frames=cfg.num_frames, height=cfg.height, width=cfg.width)
     if str(data) == "synthetic":
-        return SyntheticClips(tcfg.synthetic_clips, seed=tcfg.seed, motions=tcfg.synthetic_motions,
-                             captions=tcfg.synthetic_captions, start=tcfg.synthetic_start, **size)
+        return SyntheticClips(tcfg.data.synthetic_clips, seed=tcfg.run.seed, motions=tcfg.data.synthetic_motions,
+                             captions=tcfg.data.synthetic_captions, start=tcfg.data.synthetic_start, **size)
     return VideoFolderDataset(data, **size)
 
 
 def make_loader(run: Run, dataset) -> DataLoader:
     """The clips of the remaining micro-batches, continuing the run's clip stream where it stopped."""
     tcfg, acc = run.tcfg, run.accelerator
-    per_micro = tcfg.batch_size * acc.num_processes
-    done = run.state.step * tcfg.gradient_accumulation_steps
-    remaining = max(0, tcfg.max_steps - run.state.step) * tcfg.gradient_accumulation_steps
-    sampler = StepSampler(len(dataset), seed=tcfg.seed, start=done * per_micro, length=remaining * per_micro)
+    per_micro = tcfg.optim.batch_size * acc.num_processes
+    done = run.state.step * tcfg.optim.gradient_accumulation_steps
+    remaining = max(0, tcfg.optim.max_steps - run.state.step) * tcfg.optim.gradient_accumulation_steps
+    sampler = StepSampler(len(dataset), seed=tcfg.run.seed, start=done * per_micro, length=remaining * per_micro)
     loader = DataLoader(
-        dataset, batch_size=tcfg.batch_size, sampler=sampler, num_workers=tcfg.num_workers, drop_last=True
+        dataset, batch_size=tcfg.optim.batch_size, sampler=sampler, num_workers=tcfg.data.num_workers, drop_last=True
     )
     return acc.prepare(loader)
 
@@ -364,7 +374,7 @@ def save_checkpoint(run: Run, folder: Path) -> None:
             save_stage_weights(run.weights(), tmp, run.tcfg)
             save_optimizer_state(run.optimizer, list(run.trainable), tmp / "optimizer.safetensors", run.accelerator.scaler)
             _write_json(tmp / "trainer_state.json", run.state.to_json())
-            _write_json(tmp / "train_config.json", (json.dumps(run.tcfg.to_dict(), indent=1) + "\n").encode())
+            _write_json(tmp / "train_config.json", run.tcfg.to_json().encode())
     run.accelerator.wait_for_everyone()
 
 
@@ -427,33 +437,33 @@ def _average_unwrapped_gradients(run: Run) -> None:
 def train_micro_batch(run: Run, frames: torch.Tensor, captions: list[str], micro_batch: int) -> torch.Tensor:
     """Forward, backward and (at the end of an accumulation window) one optimizer step."""
     tcfg, acc = run.tcfg, run.accelerator
-    seed = micro_batch_seed(tcfg.seed, micro_batch, acc.process_index)
+    seed = micro_batch_seed(tcfg.run.seed, micro_batch, acc.process_index)
     with acc.accumulate(run.models.trained):
         loss = stage_loss(run.models, frames, list(captions), tcfg, seed)
         acc.backward(loss)
         if acc.sync_gradients and acc.num_processes > 1:
             _average_unwrapped_gradients(run)
-        if acc.sync_gradients and tcfg.max_grad_norm is not None:
-            acc.clip_grad_norm_(list(run.trainable.values()), tcfg.max_grad_norm)
+        if acc.sync_gradients and tcfg.optim.max_grad_norm is not None:
+            acc.clip_grad_norm_(list(run.trainable.values()), tcfg.optim.max_grad_norm)
         run.optimizer.step()
         run.optimizer.zero_grad(set_to_none=True)
     return loss.detach()
 
 
 def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool = False, quiet: bool = False) -> Run:
-    """Train until `tcfg.max_steps` optimizer steps; checkpoints and the stage's final weights under `out`."""
+    """Train until `tcfg.optim.max_steps` optimizer steps; checkpoints and the stage's final weights under `out`."""
     out = Path(out)
-    run = setup_run(tcfg, checkpoint_to_resume(out, resume, WEIGHTS_FILES[tcfg.stage]))
+    run = setup_run(tcfg, checkpoint_to_resume(out, resume, WEIGHTS_FILES[tcfg.model.stage]))
     dataset = make_dataset(data, tcfg)
     acc, state = run.accelerator, run.state
     bar = tqdm(
-        total=tcfg.max_steps, initial=min(state.step, tcfg.max_steps), desc="training",
+        total=tcfg.optim.max_steps, initial=min(state.step, tcfg.optim.max_steps), desc="training",
         disable=quiet or not acc.is_main_process,
     )
-    if state.step >= tcfg.max_steps:
-        logger.warning("the run is already at step %d of max_steps %d: nothing to train", state.step, tcfg.max_steps)
+    if state.step >= tcfg.optim.max_steps:
+        logger.warning("the run is already at step %d of max_steps %d: nothing to train", state.step, tcfg.optim.max_steps)
     run.started = time.perf_counter()
-    deadline = None if tcfg.max_minutes is None else run.started + 60.0 * tcfg.max_minutes
+    deadline = None if tcfg.run.max_minutes is None else run.started + 60.0 * tcfg.run.max_minutes
     with stop_on_signals() as stop:
         _train_steps(run, dataset, out, bar, deadline, stop)
     bar.close()
@@ -462,7 +472,7 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
         state.measurements.update(finish_stage(run.components, tcfg, dataset, acc.device))
         save_stage_weights(run.weights(), out, tcfg, overwrite=True)
         _write_json(out / "trainer_state.json", state.to_json())
-        _write_json(out / "train_config.json", (json.dumps(tcfg.to_dict(), indent=1) + "\n").encode())
+        _write_json(out / "train_config.json", tcfg.to_json().encode())
     acc.wait_for_everyone()
     return run
 
@@ -470,7 +480,7 @@ def train(tcfg: TrainConfig, data: str | Path, out: str | Path, *, resume: bool 
 def _train_steps(run: Run, dataset, out: Path, bar, deadline: float | None, stop: StopRequest) -> None:
     """The step loop: stops at max_steps, at the time budget or on a signal, with a checkpoint."""
     tcfg, acc, state = run.tcfg, run.accelerator, run.state
-    micro, window, skipped_before = state.step * tcfg.gradient_accumulation_steps, [], state.skipped_clips
+    micro, window, skipped_before = state.step * tcfg.optim.gradient_accumulation_steps, [], state.skipped_clips
     for frames, captions in make_loader(run, dataset):
         window.append(train_micro_batch(run, frames, captions, micro))
         micro += 1
@@ -483,22 +493,58 @@ def _train_steps(run: Run, dataset, out: Path, bar, deadline: float | None, stop
         bar.update(1)
         bar.set_postfix(loss=f"{state.losses[-1]:.4f}")
         out_of_time, stopped = _out_of_time(acc, deadline), _agreed(acc, bool(stop))
-        if state.step % tcfg.checkpoint_every == 0 or state.step == tcfg.max_steps or out_of_time or stopped:
+        if state.step % tcfg.run.checkpoint_every == 0 or state.step == tcfg.optim.max_steps or out_of_time or stopped:
             state.seconds += time.perf_counter() - run.started
             run.started = time.perf_counter()
             save_checkpoint(run, out / f"checkpoint-{state.step}")
         if out_of_time:
             logger.warning("max_minutes %s spent at step %d of %d: stopping (--resume continues)",
-                           tcfg.max_minutes, state.step, tcfg.max_steps)
+                           tcfg.run.max_minutes, state.step, tcfg.optim.max_steps)
             break
         if stopped:
-            logger.warning("stopped by a signal at step %d of %d (--resume continues)", state.step, tcfg.max_steps)
+            logger.warning("stopped by a signal at step %d of %d (--resume continues)", state.step, tcfg.optim.max_steps)
             break
 
 
 # --------------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What `python -m i2v_adapter.training.train` is asked: a config file, its overrides, the data and the run folder."""
+
+    config: Path  # a `TrainConfig` JSON file (nested or flat layout)
+    data: str | Path  # a folder of captioned clips, or "synthetic"
+    out: Path
+    resume: bool = False
+    max_steps: int | None = None  # None: the config's optim.max_steps
+    max_minutes: float | None = None  # None: the config's run.max_minutes
+    quiet: bool = False  # no progress bar
+
+    def train_config(self) -> TrainConfig:
+        """The config file with this command's overrides, verified."""
+        tcfg = TrainConfig.from_json(self.config)
+        optim = {} if self.max_steps is None else {"max_steps": self.max_steps}
+        run = {} if self.max_minutes is None else {"max_minutes": self.max_minutes}
+        return tcfg.with_overrides(optim=optim, run=run)
+
+
+def train_from_options(options: TrainOptions) -> Run:
+    """`train()` on the options' config, data and run folder."""
+    return train(options.train_config(), options.data, options.out, resume=options.resume, quiet=options.quiet)
+
+
+def _report(run: Run, out: Path) -> None:
+    """The command's one line: where the run stopped and what it wrote (main process only)."""
+    if not run.accelerator.is_main_process:
+        return
+    tcfg, s = run.tcfg, run.state
+    last = f", last loss {s.losses[-1]:.4f}" if s.losses else ""
+    weights = Path(out) / WEIGHTS_FILES[tcfg.model.stage]
+    print(f"stage {tcfg.model.stage.value}: step {s.step}/{tcfg.optim.max_steps}{last}, {s.seconds:.1f} s training; "
+          f"wrote {weights}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -509,30 +555,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (checkpoints, final adapter)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
-    p.add_argument("--max-minutes", type=float, default=None, help="override the config's max_minutes")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--max-steps", type=int, default=None, help="override the config's optim.max_steps")
+    p.add_argument("--max-minutes", type=float, default=None, help="override the config's run.max_minutes")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        tcfg = TrainConfig.from_json(args.config)
-        overrides = {k: v for k, v in (("max_steps", args.max_steps), ("max_minutes", args.max_minutes)) if v is not None}
-        tcfg = tcfg.with_overrides(**overrides)
-        run = train(tcfg, args.data, args.out, resume=args.resume, quiet=args.quiet)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    s = run.state
-    if run.accelerator.is_main_process:
-        last = f", last loss {s.losses[-1]:.4f}" if s.losses else ""
-        weights = args.out / WEIGHTS_FILES[tcfg.stage]
-        print(f"stage {tcfg.stage.value}: step {s.step}/{tcfg.max_steps}{last}, {s.seconds:.1f} s training; wrote {weights}")
-    return 0
+    options = TrainOptions(config=args.config, data=args.data, out=args.out, resume=args.resume,
+                           max_steps=args.max_steps, max_minutes=args.max_minutes, quiet=args.quiet)
+    return cli.run(lambda: _report(train_from_options(options), options.out))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))

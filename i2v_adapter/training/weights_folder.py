@@ -9,12 +9,38 @@ in the layout `i2v_adapter.checkpoints.shipped` loads (float16 files and `preset
 from __future__ import annotations
 
 import argparse
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from i2v_adapter.checkpoints.shipped import PARTS, load_trained, write_weights_folder
 from i2v_adapter.model.components import build_components
 from i2v_adapter.training.config import TrainConfig
+from i2v_core import cli
+
+
+@dataclass(frozen=True)
+class WeightsFolderOptions:
+    """The stages' weights files, the training config they share, and the folder to write."""
+
+    train_config: Path  # its preset and architecture overrides build the components
+    vae: Path  # stage vae's vae.safetensors
+    unet: Path  # stage t2v's unet.safetensors
+    adapter: Path  # stage adapter's adapter.safetensors
+    out: Path
+    text_encoder: Path | None = None  # stage t2v's with model.train_text_encoder (None: the seeded random one)
+    overwrite: bool = False
+
+
+def write_trained_weights_folder(options: WeightsFolderOptions) -> Path:
+    """The components of `options.train_config`'s preset with the stages' weights, written to `options.out`."""
+    components = build_components(TrainConfig.from_json(options.train_config).preset_config())
+    load_trained(components, vae=options.vae, unet=options.unet, adapter=options.adapter,
+                 text_encoder=options.text_encoder)
+    return write_weights_folder(components, options.out, overwrite=options.overwrite)
+
+
+def _report(folder: Path) -> None:
+    print(f"wrote {', '.join(f'{part}.safetensors' for part in PARTS)} to {folder}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,17 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        components = build_components(TrainConfig.from_json(args.train_config).preset_config())
-        load_trained(components, vae=args.vae, unet=args.unet, adapter=args.adapter, text_encoder=args.text_encoder)
-        write_weights_folder(components, args.out, overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {', '.join(f'{p}.safetensors' for p in PARTS)} to {args.out}")
-    return 0
+    options = WeightsFolderOptions(train_config=args.train_config, vae=args.vae, unet=args.unet, adapter=args.adapter,
+                                   out=args.out, text_encoder=args.text_encoder, overwrite=args.overwrite)
+    return cli.run(lambda: _report(write_trained_weights_folder(options)))
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
+    cli.entry(main, loggers=("i2v_adapter",))
