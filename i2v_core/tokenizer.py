@@ -1,7 +1,7 @@
 """CLIP byte-level BPE tokenizer, torch-free (stdlib, numpy, `regex`).
 
 The vocabulary is SD1.5's (openai/clip-vit-large-patch14, 49,408 tokens), built from the BPE merges
-file shipped in `i2v_adapter/data/` (MIT, OpenAI CLIP via open_clip). Text normalisation follows
+file shipped in `i2v_core/data/` (MIT, OpenAI CLIP via open_clip). Text normalisation follows
 transformers' `CLIPTokenizer` (NFC, whitespace runs to one space, lower case; no ftfy, no HTML
 unescaping), so ids match it; the numpy runtime and the Android app use the same files.
 

@@ -14,8 +14,8 @@ The config's `model.stage` picks the objective (`i2v_adapter.training.objectives
 4.1: VAE, text encoder, base UNet and motion modules frozen; only W_Q' and W_O' train, AdamW at a
 fixed learning rate; frame 0 stays the clean first-frame latent in the UNet input, as at inference,
 and the loss is the epsilon MSE over frames 1..F-1 only), `t2v` (the whole UNet with motion modules,
-epsilon MSE over all frames) or `vae` (reconstruction + KL). `init.vae` / `init.unet` chain the stages:
-configs/tiny_vae.json -> tiny_t2v.json -> tiny_adapter_trained.json build the shipped tiny default.
+epsilon MSE over all frames) or `vae` (reconstruction + KL). `init.vae` / `init.unet` chain the stages;
+MODEL_CARD.md gives the chain of configs in `configs/` that builds the shipped tiny default.
 Captions go through the text encoder (`TextEncoderStage`), replaced by "" with probability
 `objective.prompt_dropout` for classifier-free guidance. `run.max_minutes` bounds one session's wall time; Ctrl-C
 or SIGTERM (a preempted job) stops the run at the next step boundary the same way, with a

@@ -2,8 +2,10 @@
 in the layout `i2v_adapter.checkpoints.shipped` loads (float16 files and `preset.json`).
 
     python -m i2v_adapter.training.weights_folder --train-config configs/tiny_adapter_motion_v.json \
-        --vae runs/tiny/vae/vae.safetensors --unet runs/tiny/t2v/unet.safetensors \
-        --adapter runs/tiny/adapter/adapter.safetensors --out i2v_adapter/weights/tiny
+        --vae runs/tiny/vae_decoder/vae.safetensors --unet runs/tiny/t2v_motion_v/unet.safetensors \
+        --adapter runs/tiny/adapter_motion_v/adapter_avg.safetensors --out i2v_adapter/weights/tiny --overwrite
+
+(the last step of the chain in MODEL_CARD.md).
 """
 
 from __future__ import annotations
