@@ -123,7 +123,7 @@ class VerifyOptions:
     out: Path
     backend: str = "onnx"
     image: Path | None = None  # None: the built-in test card
-    prompt: str = "a red ball rolls to the right"
+    prompt: str = "moves to the right"
     negative_prompt: str = "blurry, low quality"
     num_inference_steps: int | None = None  # None: the bundle's default
     guidance_scale: float | None = None
