@@ -13,7 +13,7 @@ from i2v_adapter.training.config import TrainConfig
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = "i2v_adapter/weights/tiny"
 STAGE_FILES = {"vae": "vae.safetensors", "t2v": "unet.safetensors", "adapter": "adapter.safetensors"}
-INIT_FIELDS = ("init_vae", "init_unet", "init_text_encoder", "init_adapter")
+INIT_FIELDS = ("vae", "unet", "text_encoder", "adapter")  # TrainConfig.init.<field>
 
 
 def commands(markdown: Path) -> list[list[str]]:
@@ -37,11 +37,11 @@ def replay(cmds: list[list[str]], produced: set[str]) -> list[str]:
             name = option(words, "--config")
             cfg = TrainConfig.from_json(ROOT / name)
             for field in INIT_FIELDS:
-                path = getattr(cfg, field)
-                assert path is None or path in produced, f"{name}: {field} {path} is written by no earlier command"
+                path = getattr(cfg.init, field)
+                assert path is None or path in produced, f"{name}: init.{field} {path} is written by no earlier command"
             out = option(words, "--out")
-            produced.add(f"{out}/{STAGE_FILES[cfg.stage.value]}")
-            if cfg.train_text_encoder:
+            produced.add(f"{out}/{STAGE_FILES[cfg.model.stage.value]}")
+            if cfg.model.train_text_encoder:
                 produced.add(f"{out}/text_encoder.safetensors")
             configs.append(name)
         elif module == "i2v_adapter.training.average":
