@@ -36,6 +36,7 @@ from quantize.onnx_backend import quantize_onnx
 from quantize.recipes import TARGETS, Recipe, get_recipe
 from quantize.sizes import weight_bytes
 from quantize.tflite_backend import quantize_tflite
+from runtime_py.pipeline import REQUIRED_STAGES
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +231,10 @@ class QuantizeSession:
         _, chosen = check_request(self.bundle, recipe, out, overwrite=overwrite, targets=targets)
         ctx = self.context
         calib = self.calibration if recipe.needs_calibration else None
-        video_ref = self.video if evaluate_video else None
+        missing = [s for s in REQUIRED_STAGES if s not in ctx.stages]
+        if evaluate_video and missing:
+            logger.info("no end-to-end video: the bundle has no %s stage", ", ".join(missing))
+        video_ref = self.video if evaluate_video and not missing else None
         jobs = [(s, t) for s in ctx.stages for t in chosen]
         with atomic_output_dir(out, overwrite=overwrite) as tmp:
             stages = {s: {**copy.deepcopy(ctx.manifest["stages"][s]), "precision": recipe.stage_precision(s), "targets": {}} for s in ctx.stages}
@@ -242,6 +246,9 @@ class QuantizeSession:
             manifest = _finish_manifest(tmp, _new_manifest(ctx, recipe, chosen, stages, calib, calib_files))
             if gate:
                 check_floors(manifest, recipe)
+            if evaluate_video and missing:
+                manifest["quantization"]["end_to_end"] = {"skipped": f"a video needs every stage; the bundle has no {', '.join(missing)}"}
+                manifest = _finish_manifest(tmp, manifest)
             if video_ref is not None:
                 manifest["quantization"]["end_to_end"] = {t: video_fidelity(tmp, t, video_ref) for t in chosen}
                 for t, figures in manifest["quantization"]["end_to_end"].items():
