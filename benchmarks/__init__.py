@@ -1,4 +1,4 @@
-"""Benchmarks of the exported stages (issue 7).
+"""Benchmarks of the exported stages .
 
 - `python -m benchmarks.run`: host latency, size and peak memory per stage x backend x precision,
   the adapter's cost, per step and per video, a phone estimate; `results.json`, `report.md`, plots.
@@ -8,3 +8,7 @@
 
 Importing the package imports no torch; measurements run each row in a child process.
 """
+
+from i2v_core.cli import quiet_import_noise
+
+quiet_import_noise()  # before torch-using imports in the children: see i2v_core.cli.IMPORT_NOISE

@@ -5,3 +5,7 @@ and measure videos. Not imported by the library.
 - `python -m evaluation.ablation`: base T2V / adapter / adapter + FSP on held-out synthetic clips.
 - `evaluation.clip_score`: CLIP image-embedding consistency of a video with its first frame.
 """
+
+from i2v_core.cli import quiet_import_noise
+
+quiet_import_noise()  # before torch-using imports: see i2v_core.cli.IMPORT_NOISE

@@ -1,7 +1,14 @@
 """Export of the I2V-Adapter stages to ONNX and TFLite bundles (`python -m export.build`).
 
-Torch-free, for the runtime and tools: `bundle` (load and verify a bundle), `manifest` (its layout
-and summary table), `parity` (PSNR, max-abs, guidance-delta correlation, the gate), `runners`
-(onnxruntime / LiteRT calls), `measure` (time and peak RSS). With torch: `converters` (one stage to
-one file), `graph_options` (NPU-friendly rewrites), `exporter` (the library API), `build` (the CLI).
+- `converters`: one stage module to one file (torch.onnx + onnxslim; litert-torch).
+- `chunking`: the UNet split into chunk files at block boundaries (full-size TFLite's 2 GB limit).
+- `graph_options`: NPU-friendly rewrites (GroupNorm as primitives, attention as matmuls, chunked attention).
+- `exporter`: the library API (`plan_export`, `export_bundle`), parity-gated, atomic.
+- `build`: the CLI, with `--precision` handing the fp32 bundle to `quantize`.
+
+The bundle format itself (files, hashes, manifest, parity gate, runners) is `i2v_core`'s.
 """
+
+from i2v_core.cli import quiet_import_noise
+
+quiet_import_noise()  # before torch-using imports: see i2v_core.cli.IMPORT_NOISE

@@ -12,16 +12,9 @@ The torch-free parts (config, stage contract, tokenizer, media) live in `i2v_cor
 """
 
 from i2v_core import __version__
+from i2v_core.cli import quiet_import_noise
+
+quiet_import_noise()  # before diffusers is imported: see i2v_core.cli.IMPORT_NOISE
 
 __all__ = ["__version__"]
 
-import logging as _logging
-
-# The one logging call outside a `__main__`, and on purpose at import: torchao (pulled in by diffusers
-# and litert-torch) cannot load its CUDA-only kernels on a CPU machine and says so at import time, then
-# registers enums through a deprecated torch API; that happens when diffusers is first imported, before
-# any CLI can configure logging. Only these third-party loggers are raised to ERROR, and only when the
-# user has set no level for them; this project's loggers and handlers are left to `i2v_core.cli`.
-for _name in ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao"):
-    if _logging.getLogger(_name).level == _logging.NOTSET:
-        _logging.getLogger(_name).setLevel(_logging.ERROR)

@@ -57,6 +57,21 @@ def configure_logging(loggers: Sequence[str], *, quiet: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+# Third-party loggers that print at import time, before any `__main__` can configure logging: torchao
+# (pulled in by diffusers, transformers and litert-torch) cannot load its CUDA-only kernels on a CPU
+# machine and registers enums through a deprecated torch API.
+IMPORT_NOISE = ("torchao", "torch.utils._pytree", "diffusers.quantizers.torchao")
+
+
+def quiet_import_noise() -> None:
+    """Raise `IMPORT_NOISE`'s loggers to ERROR unless the user has set a level for them. Called by
+    the `__init__` of each package that imports torch, because the messages come while importing;
+    this project's own loggers and all handlers are left to `entry`."""
+    for name in IMPORT_NOISE:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 

@@ -6,3 +6,7 @@ the reference pipeline, measured against the fp32 PyTorch stages. See `quantize/
 - `quantize.api`: `quantize_bundle(bundle_dir, recipe, out_dir)`, `QuantizeSession`.
 - `python -m quantize.run`, `python -m quantize.sensitivity`: the CLIs.
 """
+
+from i2v_core.cli import quiet_import_noise
+
+quiet_import_noise()  # before torch-using imports: see i2v_core.cli.IMPORT_NOISE
