@@ -16,5 +16,5 @@ dependencies {
 
 tasks.test {
     useJUnitPlatform()
-    systemProperty("i2v.bpe", rootDir.resolve("../../i2v_adapter/data/bpe_simple_vocab_16e6.txt.gz").absolutePath)
+    systemProperty("i2v.bpe", rootDir.resolve("../../i2v_core/data/bpe_simple_vocab_16e6.txt.gz").absolutePath)
 }

@@ -33,7 +33,7 @@ find "$here/src/test/java" -name '*.java' >"$build/test.txt"
 javac --release 8 -encoding UTF-8 -cp "$build/main:$junit" -d "$build/test" @"$build/test.txt"
 
 set +e
-java -Di2v.bpe="$repo/i2v_adapter/data/bpe_simple_vocab_16e6.txt.gz" -jar "$junit" \
+java -Di2v.bpe="$repo/i2v_core/data/bpe_simple_vocab_16e6.txt.gz" -jar "$junit" \
     --disable-banner --details=tree --fail-if-no-tests \
     --class-path "$build/main:$build/test:$here/src/test/resources" \
     --scan-class-path "$build/test" \

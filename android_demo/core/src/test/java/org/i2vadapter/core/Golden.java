@@ -87,7 +87,7 @@ final class Golden {
             return new File(prop);
         }
         for (File d = dir(); d != null; d = d.getParentFile()) {
-            File f = new File(d, "i2v_adapter/data/bpe_simple_vocab_16e6.txt.gz");
+            File f = new File(d, "i2v_core/data/bpe_simple_vocab_16e6.txt.gz");
             if (f.isFile()) {
                 return f;
             }
