@@ -34,7 +34,7 @@ from benchmarks.litert_output import BenchmarkOutputError, error_lines, parse_be
 from benchmarks.report import render_markdown
 from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, now_utc, versions, write_json
 from i2v_core import cli
-from i2v_core.bundle import load_manifest
+from i2v_core.bundle import check_inside, load_manifest
 from i2v_core.media import atomic_output_dir
 
 logger = logging.getLogger("benchmarks.device")
@@ -129,11 +129,15 @@ def device_info(adb: Adb) -> dict:
     return info
 
 
-def _stage_files(manifest: dict, stage: str, accelerator: str) -> list[str]:
+def _stage_files(bundle: Path, manifest: dict, stage: str, accelerator: str) -> list[str]:
     """The stage's model files: on the NPU its ahead-of-time compiled model when the bundle has one."""
     targets = manifest["stages"][stage]["targets"]
-    entry = targets["tflite_mediatek"] if accelerator == "npu" and "tflite_mediatek" in targets else targets["tflite"]
-    return [entry["file"], *entry.get("extra_files", [])]
+    target = "tflite_mediatek" if accelerator == "npu" and "tflite_mediatek" in targets else "tflite"
+    entry = targets[target]
+    files = [entry["file"], *entry.get("extra_files", [])]
+    for rel in files:  # pushed to the phone: never a file outside the bundle
+        check_inside(bundle, rel, f"stage {stage} target {target} file")
+    return files
 
 
 def _flags(options: DeviceOptions, remote_dispatch: str | None) -> list[str]:
@@ -167,7 +171,7 @@ def prepare(adb: Adb, options: DeviceOptions) -> str | None:
 
 def run_stage(adb: Adb, options: DeviceOptions, manifest: dict, stage: str, remote_dispatch: str | None) -> dict:
     """Push one stage's model, run `benchmark_model` on it, and return its row."""
-    files = _stage_files(manifest, stage, options.accelerator)
+    files = _stage_files(Path(options.bundle), manifest, stage, options.accelerator)
     for rel in files:
         adb("push", str(Path(options.bundle) / rel), f"{options.remote_dir}/{Path(rel).name}")
     remote = shlex.quote(options.remote_dir)

@@ -46,13 +46,13 @@ class _Progress:
 
 
 def _job(plan: BenchmarkPlan, models: ModelSet, stage: str, backend: str, precision: str, variant: str = ADAPTED) -> Job:
-    bundle = record = None
+    bundle = record = files = None
     if backend != "torch":
         source = models.variants[variant] if variant != ADAPTED else models.bundle_for(precision, backend)
-        bundle, record = str(source.directory), source.stage_record(stage)
+        bundle, record, files = str(source.directory), source.stage_record(stage), source.manifest.get("files", {})
     return Job(stage=stage, backend=backend, precision=precision, preset=plan.cfg.name,
                spec=stage_specs(plan.cfg)[stage].to_dict(), warmup=plan.warmup, repeats=plan.repeats,
-               threads=plan.threads, variant=variant, bundle=bundle, record=record, spin=plan.options.spin,
+               threads=plan.threads, variant=variant, bundle=bundle, record=record, files=files, spin=plan.options.spin,
                first_call=plan.cfg.name not in LARGE_PRESETS)
 
 

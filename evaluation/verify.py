@@ -49,7 +49,7 @@ from i2v_adapter.model import fsp as torch_fsp
 from i2v_adapter.pipeline import I2VPipeline
 from i2v_core import cli
 from i2v_core import parity as parity_lib
-from i2v_core.bundle import verify_bundle
+from i2v_core.bundle import tokenizer_path, verify_bundle
 from i2v_core.cli import parse_lora
 from i2v_core.config import AttentionVariant
 from i2v_core.media import make_test_card
@@ -430,7 +430,7 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     logger.info("stages, schedulers, tokenizer, FSP ...")
     with torch.no_grad():
         first = torch_pipe.run_stage("vae_encoder", torch.from_numpy(image_to_unit_range(image))).numpy()
-    tok_dir = Path(options.bundle) / manifest["tokenizer"]["directory"]
+    tok_dir = tokenizer_path(options.bundle, manifest, "vocab.json").parent  # checked: inside the bundle, hashed
     report = {
         "bundle": str(options.bundle), "backend": options.backend, "precision": precision,
         "preset": runtime.config.name, "weights": manifest.get("weights", {}),

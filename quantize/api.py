@@ -26,7 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from i2v_core import __version__
-from i2v_core.bundle import EXTENSIONS, MANIFEST_NAME, bundle_files, file_record, load_manifest, sha256_file
+from i2v_core.bundle import EXTENSIONS, MANIFEST_NAME, bundle_files, check_inside, file_record, load_manifest, sha256_file
 from i2v_core.manifest import write_manifest
 from i2v_core.media import atomic_output_dir
 from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, save_calibration
@@ -237,7 +237,7 @@ class QuantizeSession:
             for stage, target in tqdm(jobs, desc=f"quantize {recipe.name}", disable=not self.progress, leave=False):
                 stages[stage]["targets"][target] = _stage_entry(ctx, recipe, stage, target, tmp, calib, Path(self._ranges.name))
             tok = ctx.manifest["tokenizer"]["directory"]
-            shutil.copytree(self.bundle / tok, tmp / tok)
+            shutil.copytree(check_inside(self.bundle, tok, "tokenizer directory"), tmp / tok)
             calib_files = save_calibration(tmp, ctx.specs, calib) if calib is not None else []
             manifest = _finish_manifest(tmp, _new_manifest(ctx, recipe, chosen, stages, calib, calib_files))
             if gate:

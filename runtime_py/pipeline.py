@@ -24,7 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from i2v_core import media
-from i2v_core.bundle import load_manifest, verify_bundle
+from i2v_core.bundle import load_manifest, tokenizer_path, verify_bundle
 from i2v_core.colour import colour_match
 from i2v_core.config import FSPConfig, PresetConfig, SamplingConfig, SchedulerConfig, get_preset
 from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
@@ -87,11 +87,11 @@ class RuntimePipeline:
         cls, directory: str | os.PathLike, backend: str = "onnx", *, threads: int | None = None, verify: bool = True
     ) -> "RuntimePipeline":
         """A pipeline over an export bundle: files checked against the manifest's sha256 (unless
-        `verify=False`), specs and defaults from the manifest, tokenizer from the bundle's copy."""
+        `verify=False`), specs and defaults from the manifest, tokenizer from the bundle's copy.
+        Every file is opened through a checked path (`i2v_core.bundle.bundle_path`), also unverified."""
         manifest = verify_bundle(directory) if verify else load_manifest(directory)
         runner = bundle_runner(directory, manifest, backend, threads=threads)
-        tok_dir = Path(directory) / manifest["tokenizer"]["directory"]
-        tokenizer = CLIPTokenizer.from_files(tok_dir / "vocab.json", tok_dir / "merges.txt")
+        tokenizer = CLIPTokenizer.from_files(*(tokenizer_path(directory, manifest, n) for n in ("vocab.json", "merges.txt")))
         return cls(runner.specs, runner, tokenizer, preset_from_manifest(manifest))
 
     @property
