@@ -52,7 +52,8 @@ from i2v_core import parity as parity_lib
 from i2v_core.bundle import tokenizer_path, verify_bundle
 from i2v_core.cli import parse_lora
 from i2v_core.config import AttentionVariant
-from i2v_core.media import make_test_card
+from i2v_core.media import check_output_dir, make_test_card
+from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
 from i2v_core.stages import StageSpec
 from i2v_core.tokenizer import truncation_warnings_off
@@ -61,7 +62,7 @@ from runtime_py import fsp as np_fsp
 from runtime_py.generate import NamedFailures, StageRunError
 from runtime_py.metrics import psnr_uint8, video_metrics
 from runtime_py.pipeline import RuntimePipeline, preset_from_manifest
-from runtime_py.report import summary_lines, write_report
+from runtime_py.report import VERIFY_OUTPUT, summary_lines, write_report
 from runtime_py.schedulers import SCHEDULERS, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -410,8 +411,11 @@ def find_failures(report: dict, th: Thresholds) -> list[str]:
 def run_verify(options: VerifyOptions) -> VerifyResult:
     """All checks (see the module doc); raises `ValueError`/`FileNotFoundError` on bad input only."""
 
-    if Path(options.out).exists() and not options.overwrite:
-        raise FileExistsError(f"output already exists: {options.out} (pass --overwrite to replace it)")
+    w = options.weights
+    check_separate(options.out, {"--bundle": options.bundle, "--image": options.image, "--clip": options.clip,
+                                 "--sd15": w.sd15, "--motion-module": w.motion_module, "--adapter": w.adapter,
+                                 **{f"--lora[{i}]": p for i, (p, _) in enumerate(w.loras)}})
+    check_output_dir(options.out, overwrite=options.overwrite, kind=VERIFY_OUTPUT)
     if options.clip is not None and not Path(options.clip).is_dir():
         raise FileNotFoundError(f"CLIP checkpoint folder not found: {options.clip}")
     manifest = verify_bundle(options.bundle)

@@ -21,8 +21,11 @@ from i2v_core import cli, media
 from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, get_preset
 from i2v_core.media import make_test_card
+from i2v_core.outputs import OutputKind, check_separate
 
 logger = logging.getLogger(__name__)
+
+GENERATION_OUTPUT = OutputKind("generation folder", "generation.json")  # what --overwrite may replace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +86,11 @@ class GenerateOptions:
     def checkpoints(self) -> bool:
         return bool(self.sd15 or self.motion_module or self.adapter or self.loras)
 
+    def inputs(self) -> dict[str, Path | None]:
+        """Every input path by flag: the output folder must keep clear of them."""
+        named = {"--image": self.image, "--sd15": self.sd15, "--motion-module": self.motion_module, "--adapter": self.adapter}
+        return {**named, **{f"--lora[{i}]": p for i, (p, _) in enumerate(self.loras)}}
+
 
 def load_pipeline(options: GenerateOptions) -> I2VPipeline:
     """The pipeline for the preset, from local checkpoints when given, else its default weights."""
@@ -110,7 +118,8 @@ def load_pipeline(options: GenerateOptions) -> I2VPipeline:
 def generate(options: GenerateOptions) -> Path:
     """Generate one video and write `video.mp4`, `video.gif`, `input.png` and `generation.json` into
     `options.out` (atomically; an existing folder is refused unless `overwrite`)."""
-    media.check_output_dir(options.out, overwrite=options.overwrite)
+    check_separate(options.out, options.inputs())
+    media.check_output_dir(options.out, overwrite=options.overwrite, kind=GENERATION_OUTPUT)
     start = time.perf_counter()
     pipe = load_pipeline(options)
     cfg = pipe.config
@@ -145,7 +154,7 @@ def generate(options: GenerateOptions) -> Path:
         "fps": fps,
         "seconds": {"load": round(loaded - start, 3), "generate": round(generated - loaded, 3)},
     }
-    with media.atomic_output_dir(options.out, overwrite=options.overwrite) as tmp:
+    with media.atomic_output_dir(options.out, overwrite=options.overwrite, kind=GENERATION_OUTPUT) as tmp:
         media.write_video(result.frames, tmp / "video.mp4", fps=fps)
         media.write_video(result.frames, tmp / "video.gif", fps=fps)
         media.write_image(image, tmp / "input.png")

@@ -19,9 +19,12 @@ import json
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from i2v_core.outputs import OutputKind
+
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 EXTENSIONS = {"onnx": ".onnx", "tflite": ".tflite"}  # one file suffix per export target
+BUNDLE_OUTPUT = OutputKind("bundle", MANIFEST_NAME, created_by=True)  # what --overwrite may replace
 TOKENIZER_FILES = ("vocab.json", "merges.txt")  # what readers open in the tokenizer folder
 _CHUNK = 1 << 20
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from i2v_core import cli, media
 from i2v_core.media import make_test_card
+from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
 from runtime_py.audio import load_music
 from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay
@@ -109,12 +110,15 @@ class Prepared:
 
 
 def output_paths(options: GenerateOptions) -> list[Path]:
-    """`--out` (an `.mp4`) and, with `gif`, the `.gif` beside it; refuses existing files unless overwrite."""
+    """`--out` (an `.mp4`) and, with `gif`, the `.gif` beside it; refuses existing files unless
+    overwrite, and an output that is an input or lies inside the bundle."""
     out = Path(options.out)
     if out.suffix.lower() != ".mp4":
         raise ValueError(f"expected --out to end in .mp4, got {out.name!r}")
     paths = [out] + ([out.with_suffix(".gif")] if options.gif else [])
+    inputs = {"--bundle": options.bundle, "--image": options.image, "--music": options.music}
     for path in paths:
+        check_separate(path, inputs, name="--out" if path == out else "the --gif output")
         if path.exists() and not options.overwrite:
             raise FileExistsError(f"output already exists: {path} (pass --overwrite to replace it)")
         if path.is_dir():

@@ -6,6 +6,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from i2v_adapter.generate import main as generate_main
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
@@ -84,6 +85,22 @@ def test_generate_cli_writes_video_and_refuses_overwrite(tmp_path, capsys):
     assert generate_main(argv) == 2
     assert "exists" in capsys.readouterr().err
     assert generate_main(argv + ["--overwrite"]) == 0
+
+
+def test_generate_cli_overwrite_keeps_a_user_folder_and_the_input(tmp_path, capsys):
+    user = tmp_path / "holiday"
+    user.mkdir()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(user / "photo.png")
+    # --overwrite onto a folder the project did not write: refused, the user's file kept.
+    assert generate_main(["--out", str(user), "--steps", "1", "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: refusing to overwrite {user}: --overwrite replaces only a generation folder this project wrote "
+        "(generation.json) or an empty folder, and this folder holds photo.png (no generation.json); nothing was deleted\n"
+    )
+    # An output folder holding its own input image would delete it when replaced.
+    assert generate_main(["--out", str(user), "--image", str(user / "photo.png"), "--steps", "1", "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {user} contains the input --image {user / 'photo.png'}")
+    assert [p.name for p in user.iterdir()] == ["photo.png"]
 
 
 def test_generate_cli_reports_missing_image(tmp_path, capsys):

@@ -224,6 +224,20 @@ def test_bad_input_is_one_clear_error_before_any_model(bundle, tmp_path, no_mode
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
+def test_output_inside_the_bundle_or_onto_an_input_is_refused(bundle, tmp_path, no_model_runs, capsys):
+    song = tmp_path / "song.mp4"
+    song.write_bytes(b"not overwritten")
+    cases = [
+        (bundle / "video.mp4", [], f"--out {bundle / 'video.mp4'} is inside the input --bundle {bundle}"),
+        (song, ["--music", str(song)], f"--out {song} is the input --music {song}"),
+    ]
+    for out, extra, message in cases:
+        argv = ["--bundle", str(bundle), "--test-card", "--prompt", "a ball", "--out", str(out), "--overwrite", "--quiet", *extra]
+        assert generate.main(argv) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}: expected an output")
+    assert song.read_bytes() == b"not overwritten" and not (bundle / "video.mp4").exists()
+
+
 def test_over_long_prompt_can_be_truncated_with_a_warning(bundle, tmp_path, caplog):
     long_prompt = " ".join(["a red ball"] * 30)
     with caplog.at_level("WARNING", logger="i2v_core.tokenizer"):
