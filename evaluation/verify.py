@@ -47,7 +47,7 @@ from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.checkpoints.shipped import build_recorded
 from i2v_adapter.model import fsp as torch_fsp
 from i2v_adapter.pipeline import I2VPipeline
-from i2v_core import cli
+from i2v_core import cli, values
 from i2v_core import parity as parity_lib
 from i2v_core.bundle import tokenizer_path, verify_bundle
 from i2v_core.cli import parse_lora
@@ -411,6 +411,7 @@ def find_failures(report: dict, th: Thresholds) -> list[str]:
 def run_verify(options: VerifyOptions) -> VerifyResult:
     """All checks (see the module doc); raises `ValueError`/`FileNotFoundError` on bad input only."""
 
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
     w = options.weights
     check_separate(options.out, {"--bundle": options.bundle, "--image": options.image, "--clip": options.clip,
                                  "--sd15": w.sd15, "--motion-module": w.motion_module, "--adapter": w.adapter,
@@ -428,7 +429,7 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     else:
         image = runtime.load_image(options.image)
     sampling = runtime.config.sampling
-    steps = options.num_inference_steps or sampling.num_inference_steps
+    steps = sampling.num_inference_steps if options.num_inference_steps is None else options.num_inference_steps
     guidance = sampling.guidance_scale if options.guidance_scale is None else options.guidance_scale
     torch_pipe = build_reference(manifest, options.weights)
     logger.info("stages, schedulers, tokenizer, FSP ...")
@@ -483,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> VerifyOptions:
+    cli.check_sampling_flags(steps=args.steps, guidance=args.guidance, seed=args.seed)
     named = {"stage_psnr_db": args.min_stage_psnr, "frame_psnr_db": args.min_frame_psnr,
              "guidance_correlation": args.min_guidance_corr}
     return VerifyOptions(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
-from i2v_core import cli, media
+from i2v_core import cli, media, values
 from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, get_preset
 from i2v_core.media import make_test_card
@@ -118,6 +118,9 @@ def load_pipeline(options: GenerateOptions) -> I2VPipeline:
 def generate(options: GenerateOptions) -> Path:
     """Generate one video and write `video.mp4`, `video.gif`, `input.png` and `generation.json` into
     `options.out` (atomically; an existing folder is refused unless `overwrite`)."""
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
+    if options.fps is not None:
+        values.integer(options.fps, "fps", minimum=1)
     check_separate(options.out, options.inputs())
     media.check_output_dir(options.out, overwrite=options.overwrite, kind=GENERATION_OUTPUT)
     start = time.perf_counter()
@@ -139,7 +142,7 @@ def generate(options: GenerateOptions) -> Path:
         progress=options.progress,
     )
     generated = time.perf_counter()
-    fps = options.fps or cfg.sampling.fps
+    fps = cfg.sampling.fps if options.fps is None else options.fps
     record = {
         "preset": cfg.name,
         "prompt": options.prompt,
@@ -163,6 +166,7 @@ def generate(options: GenerateOptions) -> Path:
 
 
 def options_from_args(args: argparse.Namespace) -> GenerateOptions:
+    cli.check_sampling_flags(steps=args.steps, guidance=args.guidance, seed=args.seed, fps=args.fps)
     return GenerateOptions(
         out=args.out, preset=args.preset, image=args.image, prompt=args.prompt, negative_prompt=args.negative_prompt,
         num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed, num_frames=args.frames,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_core import cli, media
+from i2v_core import cli, media, values
 from i2v_core.media import make_test_card
 from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
@@ -40,14 +40,15 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class GenerateOptions:
     """One generation. `image` None means the built-in test card. `None` sampling fields keep the
-    bundle's defaults (manifest `sampling`, `fsp`)."""
+    bundle's defaults (manifest `sampling`, `fsp`); `backend` None: the bundle's own target when it
+    has one (a TFLite-only bundle runs on LiteRT), else onnx."""
 
     bundle: Path
     out: Path
     prompt: str
     image: Path | None = None
     negative_prompt: str | None = None
-    backend: str = "onnx"
+    backend: str | None = None
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     seed: int = 0
@@ -147,7 +148,7 @@ def check_stage_inputs(pipe, image: np.ndarray, prompt: str) -> None:
 def check_sampling(pipe, options: GenerateOptions) -> None:
     if options.scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {options.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
-    steps = options.num_inference_steps or pipe.config.sampling.num_inference_steps
+    steps = pipe.config.sampling.num_inference_steps if options.num_inference_steps is None else options.num_inference_steps
     pipe.make_scheduler(options.scheduler).set_timesteps(steps)  # raises on a step count it cannot take
     fsp_config(pipe, options).verify()
 
@@ -167,6 +168,9 @@ def load_input_image(pipe, options: GenerateOptions) -> np.ndarray:
 
 def prepare(options: GenerateOptions) -> Prepared:
     """Every check that can fail, in order of cost; loads the bundle (hashes) but runs no model."""
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
+    if options.fps is not None:
+        values.integer(options.fps, "fps", minimum=1)
     outputs = output_paths(options)
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
     pipe = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
@@ -175,9 +179,7 @@ def prepare(options: GenerateOptions) -> Prepared:
     check_prompts(pipe.tokenizer, [options.prompt, negative], options.truncate_prompt)
     check_stage_inputs(pipe, image, options.prompt)
     check_sampling(pipe, options)
-    fps = options.fps or pipe.config.sampling.fps
-    if fps < 1:
-        raise ValueError(f"expected fps >= 1, got {fps}")
+    fps = pipe.config.sampling.fps if options.fps is None else options.fps
     duration = pipe.config.num_frames / fps
     if options.overlay is not None:
         options.overlay.verify(duration)
@@ -232,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None, help="default: the bundle's")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .gif beside it with --gif)")
-    p.add_argument("--backend", choices=["onnx", "tflite"], default="onnx")
+    p.add_argument("--backend", choices=["onnx", "tflite"], default=None,
+                   help="runtime (default: the bundle's own target when it has one, else onnx)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (bundle default)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (bundle default)")
     p.add_argument("--seed", type=int, default=0)
@@ -261,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> GenerateOptions:
+    cli.check_sampling_flags(steps=args.steps, guidance=args.guidance, seed=args.seed, fps=args.fps)
     overlay = None
     if args.text is not None:
         overlay = TextOverlay(args.text, args.text_position, args.text_start, args.text_end, args.text_size,

@@ -271,6 +271,21 @@ class CallableRunner(CheckedRunner):
 RUNNERS: dict[str, type[FileRunner]] = {"onnx": OnnxRunner, "tflite": LiteRTRunner}
 
 
+def bundle_backend(manifest: dict, backend: str | None = None) -> str:
+    """`backend`, or (None) the bundle's own: its one target, or `onnx` among several."""
+    if backend is not None:
+        return backend
+    targets = manifest.get("targets")
+    if not targets:  # older or hand-made manifests: the targets every stage has
+        per_stage = [set(record.get("targets", {})) for record in manifest["stages"].values()]
+        targets = sorted(set.intersection(*per_stage)) if per_stage else []
+    if len(targets) == 1:
+        return targets[0]
+    if "onnx" in targets:
+        return "onnx"
+    raise ValueError(f"the bundle has targets {list(targets)}: expected a backend chosen among them (--backend)")
+
+
 def bundle_runner(
     directory: str | os.PathLike, manifest: dict, backend: str, *, threads: int | None = None
 ) -> FileRunner:

@@ -103,6 +103,32 @@ def test_generate_cli_overwrite_keeps_a_user_folder_and_the_input(tmp_path, caps
     assert [p.name for p in user.iterdir()] == ["photo.png"]
 
 
+@pytest.mark.parametrize("changes, message", [
+    (dict(num_inference_steps=0), "expected num_inference_steps >= 1, got 0"),
+    (dict(guidance_scale=float("nan")), "expected guidance_scale to be a finite number, got nan"),
+    (dict(guidance_scale=float("inf")), "expected guidance_scale to be a finite number, got inf"),
+    (dict(seed=-1), "expected seed in [0, 4294967295], got -1"),
+    (dict(num_inference_steps=2.5), "expected num_inference_steps to be an integer, got 2.5"),
+])
+def test_pipeline_refuses_bad_numbers_by_name(pipe, image, changes, message):
+    with pytest.raises(ValueError) as err:
+        pipe(image, PROMPT, progress=False, **changes)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", "0", "expected --steps >= 1, got 0"),
+    ("--guidance", "nan", "expected --guidance to be a finite number, got nan"),
+    ("--guidance", "inf", "expected --guidance to be a finite number, got inf"),
+    ("--fps", "0", "expected --fps >= 1, got 0"),
+    ("--seed", "-1", "expected --seed in [0, 4294967295], got -1"),
+])
+def test_generate_cli_numbers_name_the_flag(tmp_path, capsys, flag, value, message):
+    assert generate_main(["--out", str(tmp_path / "x"), f"{flag}={value}", "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "x").exists()
+
+
 def test_generate_cli_reports_missing_image(tmp_path, capsys):
     assert generate_main(["--out", str(tmp_path / "x"), "--image", str(tmp_path / "nope.png"), "--quiet"]) == 2
     assert "nope.png" in capsys.readouterr().err

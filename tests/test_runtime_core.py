@@ -451,6 +451,21 @@ def test_pipeline_from_bundle_reads_specs_preset_and_files(tmp_path):
 
 
 
+@pytest.mark.parametrize("changes, message", [
+    (dict(num_inference_steps=0), "expected num_inference_steps >= 1, got 0"),
+    (dict(guidance_scale=float("nan")), "expected guidance_scale to be a finite number, got nan"),
+    (dict(guidance_scale=float("-inf")), "expected guidance_scale to be a finite number, got -inf"),
+    (dict(seed=-1), "expected seed in [0, 4294967295], got -1"),
+])
+def test_runtime_pipeline_refuses_bad_numbers_by_name(tmp_path, changes, message):
+    pytest.importorskip("onnxruntime")
+    bundle = write_fake_bundle(tmp_path / "bundle", get_preset("tiny"))
+    pipe = RuntimePipeline.from_bundle(bundle, verify=False)  # placeholder models: any stage call would fail
+    with pytest.raises(ValueError) as err:
+        pipe(make_test_card(128, 128), "a cat", progress=False, **changes)
+    assert str(err.value) == message
+
+
 def test_missing_runtime_is_a_clear_error(monkeypatch, tmp_path):
     from runtime_py.runners import MissingRuntimeError
 

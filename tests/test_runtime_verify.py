@@ -162,6 +162,17 @@ def test_existing_report_is_refused(bundle, report_dir, capsys):
     assert "output already exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", "0", "expected --steps >= 1, got 0"),
+    ("--guidance", "nan", "expected --guidance to be a finite number, got nan"),
+    ("--seed", "-1", "expected --seed in [0, 4294967295], got -1"),
+])
+def test_numbers_name_the_flag(bundle, tmp_path, capsys, flag, value, message):
+    assert verify.main(["--bundle", str(bundle), "--out", str(tmp_path / "r"), f"{flag}={value}", "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "r").exists()
+
+
 def test_overwrite_keeps_a_user_folder_and_the_bundle(bundle, tmp_path, capsys):
     user = tmp_path / "docs"
     user.mkdir()
