@@ -29,6 +29,7 @@ from i2v_core import cli, media, values
 from i2v_core.media import make_test_card
 from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
+from i2v_core.tokenizer import check_prompt_lengths
 from runtime_py.audio import load_music
 from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay
 from runtime_py.pipeline import RuntimePipeline
@@ -127,17 +128,6 @@ def output_paths(options: GenerateOptions) -> list[Path]:
     return paths
 
 
-def check_prompts(tokenizer, prompts: list[str], truncate: bool) -> None:
-    """Refuse a prompt over the text encoder's length unless `truncate` (then the tokenizer warns)."""
-    if truncate:
-        return
-    for text in prompts:
-        try:
-            tokenizer.encode(text, truncate=False)
-        except ValueError as err:
-            raise ValueError(f"{err}; shorten it or pass --truncate-prompt to cut it with a warning") from None
-
-
 def check_stage_inputs(pipe, image: np.ndarray, prompt: str) -> None:
     """The first feeds of `vae_encoder` and `text_encoder` against their specs, before any model runs."""
     pipe.specs["vae_encoder"].check_inputs({"image": image_to_unit_range(image)})
@@ -176,7 +166,7 @@ def prepare(options: GenerateOptions) -> Prepared:
     pipe = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
     image = load_input_image(pipe, options)
     negative = pipe.config.sampling.negative_prompt if options.negative_prompt is None else options.negative_prompt
-    check_prompts(pipe.tokenizer, [options.prompt, negative], options.truncate_prompt)
+    check_prompt_lengths(pipe.tokenizer, [options.prompt, negative], truncate=options.truncate_prompt)
     check_stage_inputs(pipe, image, options.prompt)
     check_sampling(pipe, options)
     fps = pipe.config.sampling.fps if options.fps is None else options.fps

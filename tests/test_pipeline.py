@@ -129,6 +129,28 @@ def test_generate_cli_numbers_name_the_flag(tmp_path, capsys, flag, value, messa
     assert not (tmp_path / "x").exists()
 
 
+def test_generate_cli_shares_the_runtime_flags(tmp_path, capsys, caplog):
+    """--test-card (the default; exclusive with --image) and the prompt-length policy of runtime_py.generate."""
+    out = tmp_path / "card"
+    assert generate_main(["--out", str(out), "--test-card", "--steps", "1", "--quiet"]) == 0
+    assert json.loads((out / "generation.json").read_text())["image"] == "built-in test card"
+    with pytest.raises(SystemExit) as exit_:
+        generate_main(["--out", str(tmp_path / "both"), "--test-card", "--image", "x.png"])
+    assert exit_.value.code == 2 and "argument --image: not allowed with argument --test-card" in capsys.readouterr().err
+
+    long_prompt = " ".join(["moves to the right"] * 20)
+    assert generate_main(["--out", str(tmp_path / "long"), "--prompt", long_prompt, "--steps", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "error: prompt is 80 tokens, the text encoder takes at most 75 (77 with start and end tokens); "
+        "shorten it or pass --truncate-prompt to cut it with a warning\n"
+    )
+    assert not (tmp_path / "long").exists()
+    with caplog.at_level("WARNING", logger="i2v_core.tokenizer"):
+        argv = ["--out", str(tmp_path / "cut"), "--prompt", long_prompt, "--truncate-prompt", "--steps", "1", "--quiet"]
+        assert generate_main(argv) == 0
+    assert any("prompt is 80 tokens, truncated to 75" in r.getMessage() for r in caplog.records)
+
+
 def test_generate_cli_reports_missing_image(tmp_path, capsys):
     assert generate_main(["--out", str(tmp_path / "x"), "--image", str(tmp_path / "nope.png"), "--quiet"]) == 2
     assert "nope.png" in capsys.readouterr().err
