@@ -270,6 +270,14 @@ public final class Manifest {
      * table entry is inside the bundle. A {@link BundleException} naming the first that is not, and why.
      */
     public void checkPaths() throws BundleException {
+        try {
+            checkAllPaths();
+        } catch (IllegalArgumentException e) { // a path that is not a string, a list that is not a list
+            throw new BundleException(FILE_NAME + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void checkAllPaths() throws BundleException {
         Map<String, Object> stagesJson = Json.object(root.get("stages"), "stages");
         for (String stage : stagesJson.keySet()) {
             for (String target : targets(stage)) {
