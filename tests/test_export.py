@@ -200,7 +200,7 @@ def test_failed_conversion_leaves_no_bundle(tmp_path, monkeypatch):
             raise RuntimeError("injected converter failure")
         return real(target, module, spec, *args, **kwargs)
 
-    monkeypatch.setattr(converters, "export_stage", fail_on_unet)
+    monkeypatch.setattr(exporter, "export_stage", fail_on_unet)  # the name the exporter calls
     out = tmp_path / "b"
     with pytest.raises(RuntimeError, match="injected converter failure"):
         export_bundle(ExportOptions(out=out, targets=("onnx",), stages=("text_encoder", "unet")))
