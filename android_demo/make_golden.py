@@ -43,6 +43,7 @@ from i2v_core.config import FSPConfig, SamplingConfig, SchedulerConfig, get_pres
 from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest  # noqa: E402
 from i2v_core.measure import Usage  # noqa: E402
 from i2v_core.media import atomic_output_dir  # noqa: E402
+from i2v_core.outputs import OutputKind  # noqa: E402
 from i2v_core.parity import Parity  # noqa: E402
 from i2v_core.stages import stage_specs  # noqa: E402
 from i2v_core.tokenizer import BOS, EOS, CLIPTokenizer, byte_to_unicode, truncation_warnings_off  # noqa: E402
@@ -389,6 +390,9 @@ def compare_dirs(fresh: Path, committed: Path) -> list[str]:
     return problems
 
 
+GOLDEN_OUTPUT = OutputKind("golden vector folder", "tokenizer.json")  # what --overwrite may replace
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
@@ -411,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"golden vectors in {args.out} are up to date")
         return 0
     try:
-        with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+        with atomic_output_dir(args.out, overwrite=args.overwrite, kind=GOLDEN_OUTPUT) as tmp:
             count = len(write_all(tmp))
     except FileExistsError as err:
         print(f"error: {err}", file=sys.stderr)

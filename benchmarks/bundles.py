@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.options import LARGE_PRESETS, BenchmarkPlan
 from i2v_core import cli
-from i2v_core.bundle import load_manifest
+from i2v_core.bundle import bundle_files, file_record, load_manifest
 from i2v_core.config import AttentionVariant, get_preset
 from i2v_core.stages import stage_specs
 
@@ -197,7 +197,7 @@ def quantize_all(plan: BenchmarkPlan, work: Path, models: ModelSet, progress=Non
 
 def _child_export_variant(preset: str, variant: str, out: Path, targets: tuple[str, ...]) -> None:
     """In a child: the UNet stage of `variant` converted for `targets` into `out`, plus a minimal
-    manifest (`stages.unet.io/targets`, as the runtime reads it)."""
+    manifest (`stages.unet.io/targets` and the hashed `files` table, as the runtime reads it)."""
     # deferred on purpose: torch and the converters load in this child only
     import torch
 
@@ -218,7 +218,8 @@ def _child_export_variant(preset: str, variant: str, out: Path, targets: tuple[s
             files = export_stage(target, module, spec, args, out, work_dir=out / "_work", progress=False)
         record["targets"][target] = {"file": files[0].name, "extra_files": [f.name for f in files[1:]]}
     shutil.rmtree(out / "_work", ignore_errors=True)
-    manifest = {"preset": {"name": cfg.name}, "variant": variant, "stages": {"unet": record}}
+    files = {rel: file_record(out / rel) for rel in bundle_files(out)}
+    manifest = {"preset": {"name": cfg.name}, "variant": variant, "stages": {"unet": record}, "files": files}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 

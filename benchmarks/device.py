@@ -32,10 +32,11 @@ from pathlib import Path
 from benchmarks import derive
 from benchmarks.litert_output import BenchmarkOutputError, error_lines, parse_benchmark_output
 from benchmarks.report import render_markdown
-from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, now_utc, versions, write_json
+from benchmarks.results import REPORT_NAME, RESULTS_NAME, RESULTS_OUTPUT, SCHEMA, now_utc, versions, write_json
 from i2v_core import cli
-from i2v_core.bundle import load_manifest
-from i2v_core.media import atomic_output_dir
+from i2v_core.bundle import check_inside, load_manifest
+from i2v_core.media import atomic_output_dir, check_output_dir
+from i2v_core.outputs import check_separate
 
 logger = logging.getLogger("benchmarks.device")
 
@@ -104,8 +105,9 @@ def check_options(options: DeviceOptions) -> dict:
         raise ValueError("--accelerator npu needs --dispatch-dir (the vendor's LiteRT dispatch libraries)")
     if options.dispatch_dir is not None and not Path(options.dispatch_dir).is_dir():
         raise FileNotFoundError(f"dispatch directory not found: {options.dispatch_dir}")
-    if Path(options.out).exists() and not options.overwrite:
-        raise FileExistsError(f"output already exists: {options.out} (pass --overwrite to replace it)")
+    check_separate(options.out, {"--bundle": options.bundle, "--benchmark-binary": options.benchmark_binary,
+                                 "--dispatch-dir": options.dispatch_dir})
+    check_output_dir(options.out, overwrite=options.overwrite, kind=RESULTS_OUTPUT)
     manifest = load_manifest(options.bundle)
     tflite = [s for s, r in manifest["stages"].items() if "tflite" in r.get("targets", {})]
     if not tflite:
@@ -129,11 +131,15 @@ def device_info(adb: Adb) -> dict:
     return info
 
 
-def _stage_files(manifest: dict, stage: str, accelerator: str) -> list[str]:
+def _stage_files(bundle: Path, manifest: dict, stage: str, accelerator: str) -> list[str]:
     """The stage's model files: on the NPU its ahead-of-time compiled model when the bundle has one."""
     targets = manifest["stages"][stage]["targets"]
-    entry = targets["tflite_mediatek"] if accelerator == "npu" and "tflite_mediatek" in targets else targets["tflite"]
-    return [entry["file"], *entry.get("extra_files", [])]
+    target = "tflite_mediatek" if accelerator == "npu" and "tflite_mediatek" in targets else "tflite"
+    entry = targets[target]
+    files = [entry["file"], *entry.get("extra_files", [])]
+    for rel in files:  # pushed to the phone: never a file outside the bundle
+        check_inside(bundle, rel, f"stage {stage} target {target} file")
+    return files
 
 
 def _flags(options: DeviceOptions, remote_dispatch: str | None) -> list[str]:
@@ -167,7 +173,7 @@ def prepare(adb: Adb, options: DeviceOptions) -> str | None:
 
 def run_stage(adb: Adb, options: DeviceOptions, manifest: dict, stage: str, remote_dispatch: str | None) -> dict:
     """Push one stage's model, run `benchmark_model` on it, and return its row."""
-    files = _stage_files(manifest, stage, options.accelerator)
+    files = _stage_files(Path(options.bundle), manifest, stage, options.accelerator)
     for rel in files:
         adb("push", str(Path(options.bundle) / rel), f"{options.remote_dir}/{Path(rel).name}")
     remote = shlex.quote(options.remote_dir)
@@ -226,7 +232,7 @@ def run_device(options: DeviceOptions) -> dict:
                     f"avg {row['latency_ms']['mean_ms']:.2f} ms" if row["status"] == "ok" else row["reason"])
         rows.append(row)
     results = _results(options, manifest, info, rows, created)
-    with atomic_output_dir(options.out, overwrite=options.overwrite) as out:
+    with atomic_output_dir(options.out, overwrite=options.overwrite, kind=RESULTS_OUTPUT) as out:
         write_json(out / RESULTS_NAME, results)
         (out / REPORT_NAME).write_text(render_markdown(results), encoding="utf-8")
     return results

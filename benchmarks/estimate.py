@@ -41,7 +41,8 @@ from i2v_adapter.model.stage_modules import stage_modules
 from i2v_core import cli
 from i2v_core.bundle import load_manifest
 from i2v_core.config import get_preset
-from i2v_core.media import atomic_output_dir
+from i2v_core.media import atomic_output_dir, check_output_dir
+from i2v_core.outputs import OutputKind, check_separate
 from i2v_core.stages import stage_specs
 
 logger = logging.getLogger(__name__)
@@ -286,6 +287,9 @@ def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | No
     return {s: count_torch(preset, s) for s in names}
 
 
+ESTIMATE_OUTPUT = OutputKind("estimate folder", "estimate.json")  # what --overwrite may replace
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.estimate", description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="mobile", help="preset counted on the meta device (default: mobile)")
@@ -303,8 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
 
     def command() -> None:
-        if args.out is not None and args.out.exists() and not args.overwrite:
-            raise FileExistsError(f"output already exists: {args.out} (pass --overwrite to replace it)")
+        if args.out is not None:
+            check_separate(args.out, {"--bundle": args.bundle})
+            check_output_dir(args.out, overwrite=args.overwrite, kind=ESTIMATE_OUTPUT)
         counts = count_stages(args.preset, args.bundle, stages)
         preset = args.preset
         if args.bundle is not None:
@@ -313,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         text = "\n".join(render_estimate(est))
         print(text)
         if args.out is not None:
-            with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+            with atomic_output_dir(args.out, overwrite=args.overwrite, kind=ESTIMATE_OUTPUT) as tmp:
                 (tmp / "estimate.json").write_text(json.dumps(est, indent=2) + "\n", encoding="utf-8")
                 (tmp / "estimate.md").write_text(text + "\n", encoding="utf-8")
 

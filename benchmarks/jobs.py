@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.stats import LatencyStats, time_calls
+from i2v_core.bundle import check_inside
 from i2v_core.config import AttentionVariant, get_preset
 from i2v_core.stages import StageSpec
 
@@ -63,6 +64,7 @@ class Job:
     variant: str = ADAPTED
     bundle: str | None = None  # onnx / tflite: the bundle folder and the manifest's record of the stage
     record: dict | None = None
+    files: dict | None = None  # the bundle's hashed files table (the runtime opens only files listed there)
     seed: int = 0
     spin: bool = False  # let idle worker threads busy-wait (OpenMP active wait, onnxruntime spinning)
     # An untimed first call before warm-up. Off for full-size presets, where one UNet step takes
@@ -148,7 +150,8 @@ def _onnx_call(job: Job, spec: StageSpec, feeds: dict):
     chain = []
     for part in parts:
         part_spec = StageSpec.from_dict(part["name"], part["io"])
-        chain.append((part_spec, _onnx_session(job, Path(job.bundle) / part["file"], part_spec)))
+        path = check_inside(job.bundle, part["file"], f"stage {spec.name} target onnx file")
+        chain.append((part_spec, _onnx_session(job, path, part_spec)))
 
     def call():
         named = dict(feeds)
@@ -169,7 +172,8 @@ def _runtime_call(job: Job, spec: StageSpec):
     if job.backend == "onnx":
         return _onnx_call(job, spec, feeds), None
     # LiteRT (XNNPACK) through the runtime's own runner (chunked models included).
-    runner = bundle_runner(job.bundle, {"stages": {spec.name: job.record}}, job.backend, threads=job.threads)
+    manifest = {"stages": {spec.name: job.record}, "files": job.files or {}}
+    runner = bundle_runner(job.bundle, manifest, job.backend, threads=job.threads)
     return (lambda: runner.run(spec.name, feeds)), None
 
 

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.jobs import BACKENDS
+from benchmarks.results import RESULTS_OUTPUT
 from i2v_core.config import PRESETS, PresetConfig, get_preset
+from i2v_core.media import check_output_dir
+from i2v_core.outputs import check_separate
 from i2v_core.stages import stage_specs
 
 # The precisions a benchmark can name: fp32 is the export bundle, the others are quantize/ recipes.
@@ -86,9 +89,8 @@ def plan_benchmark(options: BenchmarkOptions, cpu_count: int) -> BenchmarkPlan:
     for name, value, minimum in (("threads", options.threads, 1), ("warmup", options.warmup, 0),
                                  ("repeats", options.repeats, 1), ("steps", options.steps, 1)):
         _positive(name, value, minimum)
-    out = Path(options.out)
-    if out.exists() and not options.overwrite:
-        raise FileExistsError(f"output already exists: {out} (pass --overwrite to replace it)")
+    check_separate(options.out, {"--bundle": options.bundle})
+    check_output_dir(options.out, overwrite=options.overwrite, kind=RESULTS_OUTPUT)
     if options.bundle is not None and not Path(options.bundle).is_dir():
         raise FileNotFoundError(f"expected a bundle directory at {options.bundle}, found nothing")
     warmup, repeats = DEFAULT_CALLS["large" if large else "tiny"]

@@ -23,10 +23,12 @@ from pathlib import Path
 import psutil
 
 from i2v_core.media import atomic_write_bytes
+from i2v_core.outputs import OutputKind
 
 SCHEMA = "i2v-adapter-benchmark/1"
 RESULTS_NAME = "results.json"
 REPORT_NAME = "report.md"
+RESULTS_OUTPUT = OutputKind("benchmark folder", RESULTS_NAME)  # what --overwrite may replace
 PACKAGES = ("torch", "diffusers", "transformers", "onnx", "onnxruntime", "ai-edge-litert", "litert-torch", "numpy")
 
 

@@ -25,7 +25,7 @@ from benchmarks.estimate import anchor_macs, count_stages, estimate_preset, vide
 from benchmarks.jobs import ADAPTED, BACKENDS, UNET_VARIANTS, Job, measure_group
 from benchmarks.options import LARGE_PRESETS, PRECISIONS, BenchmarkOptions, BenchmarkPlan, plan_benchmark
 from benchmarks.report import write_outputs
-from benchmarks.results import REPORT_NAME, RESULTS_NAME, SCHEMA, machine_info, now_utc, versions
+from benchmarks.results import REPORT_NAME, RESULTS_NAME, RESULTS_OUTPUT, SCHEMA, machine_info, now_utc, versions
 from i2v_core import cli
 from i2v_core.media import atomic_output_dir
 from i2v_core.stages import stage_specs
@@ -46,13 +46,13 @@ class _Progress:
 
 
 def _job(plan: BenchmarkPlan, models: ModelSet, stage: str, backend: str, precision: str, variant: str = ADAPTED) -> Job:
-    bundle = record = None
+    bundle = record = files = None
     if backend != "torch":
         source = models.variants[variant] if variant != ADAPTED else models.bundle_for(precision, backend)
-        bundle, record = str(source.directory), source.stage_record(stage)
+        bundle, record, files = str(source.directory), source.stage_record(stage), source.manifest.get("files", {})
     return Job(stage=stage, backend=backend, precision=precision, preset=plan.cfg.name,
                spec=stage_specs(plan.cfg)[stage].to_dict(), warmup=plan.warmup, repeats=plan.repeats,
-               threads=plan.threads, variant=variant, bundle=bundle, record=record, spin=plan.options.spin,
+               threads=plan.threads, variant=variant, bundle=bundle, record=record, files=files, spin=plan.options.spin,
                first_call=plan.cfg.name not in LARGE_PRESETS)
 
 
@@ -193,7 +193,7 @@ def run_benchmark(options: BenchmarkOptions) -> dict:
     plan = plan_benchmark(options, os.cpu_count() or 1)
     progress = _Progress()
     started = {"created": now_utc(), "machine": machine_info(), "t0": time.perf_counter()}
-    with atomic_output_dir(options.out, overwrite=options.overwrite) as out:
+    with atomic_output_dir(options.out, overwrite=options.overwrite, kind=RESULTS_OUTPUT) as out:
         work = out / WORK_DIR
         models = ModelSet()
         source = f"bundle {options.bundle}" if options.bundle else "exporting the fp32 bundle"

@@ -50,7 +50,8 @@ from i2v_adapter.training.data import CAPTION_STYLES, START_STYLES, SyntheticCli
 from i2v_adapter.training.objectives import encode_frames, epsilon_loss, noisy_input, predicted_clean, predicted_noise
 from i2v_core import cli
 from i2v_core.config import get_preset
-from i2v_core.media import atomic_output_dir
+from i2v_core.media import atomic_output_dir, check_output_dir
+from i2v_core.outputs import OutputKind, check_separate
 from runtime_py.metrics import optical_flow, video_metrics
 from runtime_py.pipeline import RuntimePipeline
 
@@ -325,6 +326,9 @@ def run_ablation(weights: Path | None, count: int, cfg, bundle_int8: Path | None
     return rows, {n: summarise(r) for n, r in rows.items()}, objective
 
 
+ABLATION_OUTPUT = OutputKind("ablation folder", "ablation.json")  # what --overwrite may replace
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m evaluation.ablation", description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=None,
@@ -351,7 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def command() -> None:
-        with atomic_output_dir(args.out, overwrite=args.overwrite) as tmp:
+        check_separate(args.out, {"--weights": args.weights, "--train-config": args.train_config, "--bundle-int8": args.bundle_int8})
+        check_output_dir(args.out, overwrite=args.overwrite, kind=ABLATION_OUTPUT)
+        with atomic_output_dir(args.out, overwrite=args.overwrite, kind=ABLATION_OUTPUT) as tmp:
             if args.train_config is not None:
                 cfg = TrainConfig.from_json(args.train_config).preset_config()
             else:

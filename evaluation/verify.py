@@ -47,12 +47,13 @@ from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.checkpoints.shipped import build_recorded
 from i2v_adapter.model import fsp as torch_fsp
 from i2v_adapter.pipeline import I2VPipeline
-from i2v_core import cli
+from i2v_core import cli, values
 from i2v_core import parity as parity_lib
-from i2v_core.bundle import verify_bundle
+from i2v_core.bundle import tokenizer_path, verify_bundle
 from i2v_core.cli import parse_lora
 from i2v_core.config import AttentionVariant
-from i2v_core.media import make_test_card
+from i2v_core.media import check_output_dir, make_test_card
+from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
 from i2v_core.stages import StageSpec
 from i2v_core.tokenizer import truncation_warnings_off
@@ -61,7 +62,7 @@ from runtime_py import fsp as np_fsp
 from runtime_py.generate import NamedFailures, StageRunError
 from runtime_py.metrics import psnr_uint8, video_metrics
 from runtime_py.pipeline import RuntimePipeline, preset_from_manifest
-from runtime_py.report import summary_lines, write_report
+from runtime_py.report import VERIFY_OUTPUT, summary_lines, write_report
 from runtime_py.schedulers import SCHEDULERS, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -410,8 +411,12 @@ def find_failures(report: dict, th: Thresholds) -> list[str]:
 def run_verify(options: VerifyOptions) -> VerifyResult:
     """All checks (see the module doc); raises `ValueError`/`FileNotFoundError` on bad input only."""
 
-    if Path(options.out).exists() and not options.overwrite:
-        raise FileExistsError(f"output already exists: {options.out} (pass --overwrite to replace it)")
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
+    w = options.weights
+    check_separate(options.out, {"--bundle": options.bundle, "--image": options.image, "--clip": options.clip,
+                                 "--sd15": w.sd15, "--motion-module": w.motion_module, "--adapter": w.adapter,
+                                 **{f"--lora[{i}]": p for i, (p, _) in enumerate(w.loras)}})
+    check_output_dir(options.out, overwrite=options.overwrite, kind=VERIFY_OUTPUT)
     if options.clip is not None and not Path(options.clip).is_dir():
         raise FileNotFoundError(f"CLIP checkpoint folder not found: {options.clip}")
     manifest = verify_bundle(options.bundle)
@@ -424,13 +429,13 @@ def run_verify(options: VerifyOptions) -> VerifyResult:
     else:
         image = runtime.load_image(options.image)
     sampling = runtime.config.sampling
-    steps = options.num_inference_steps or sampling.num_inference_steps
+    steps = sampling.num_inference_steps if options.num_inference_steps is None else options.num_inference_steps
     guidance = sampling.guidance_scale if options.guidance_scale is None else options.guidance_scale
     torch_pipe = build_reference(manifest, options.weights)
     logger.info("stages, schedulers, tokenizer, FSP ...")
     with torch.no_grad():
         first = torch_pipe.run_stage("vae_encoder", torch.from_numpy(image_to_unit_range(image))).numpy()
-    tok_dir = Path(options.bundle) / manifest["tokenizer"]["directory"]
+    tok_dir = tokenizer_path(options.bundle, manifest, "vocab.json").parent  # checked: inside the bundle, hashed
     report = {
         "bundle": str(options.bundle), "backend": options.backend, "precision": precision,
         "preset": runtime.config.name, "weights": manifest.get("weights", {}),
@@ -479,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> VerifyOptions:
+    cli.check_sampling_flags(steps=args.steps, guidance=args.guidance, seed=args.seed)
     named = {"stage_psnr_db": args.min_stage_psnr, "frame_psnr_db": args.min_frame_psnr,
              "guidance_correlation": args.min_guidance_corr}
     return VerifyOptions(

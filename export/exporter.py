@@ -38,11 +38,12 @@ from i2v_adapter.info import model_info
 from i2v_adapter.model.components import build_unet
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_core import parity as parity_lib
-from i2v_core.bundle import MANIFEST_NAME
+from i2v_core.bundle import BUNDLE_OUTPUT, MANIFEST_NAME
 from i2v_core.config import AttentionVariant, ImageEncoderConfig, PresetConfig, get_preset, tiny_image_encoder
 from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest
 from i2v_core.measure import release_memory, usage
-from i2v_core.media import atomic_output_dir
+from i2v_core.media import atomic_output_dir, check_output_dir
+from i2v_core.outputs import check_separate
 from i2v_core.runners import RUNNERS, TFLITE_SIGNATURE
 from i2v_core.stages import stage_specs
 
@@ -84,6 +85,10 @@ class Checkpoints:
         }
         named.update({f"lora[{i}]": p for i, (p, _) in enumerate(self.loras)})
         return {k: v for k, v in named.items() if v is not None}
+
+    def flags(self) -> dict[str, Path]:
+        """The paths by command-line flag (`--sd15`, `--motion-module`, `--lora[0]`, ...)."""
+        return {"--" + k.replace("_", "-"): p for k, p in self.paths().items()}
 
 
 @dataclass(frozen=True)
@@ -197,9 +202,8 @@ def plan_export(options: ExportOptions) -> ExportPlan:
     stages = _resolve_stages(cfg, options.stages)
     if options.attention_chunk_mb is not None and not options.attention_chunk_mb > 0:
         raise ValueError(f"expected --attention-chunk-mb to be a positive number of MB, got {options.attention_chunk_mb!r}")
-    out = Path(options.out)
-    if out.exists() and not options.overwrite:
-        raise FileExistsError(f"output already exists: {out} (pass --overwrite to replace it)")
+    check_separate(options.out, options.checkpoints.flags())
+    check_output_dir(options.out, overwrite=options.overwrite, kind=BUNDLE_OUTPUT)
     _check_weights(options, cfg)
     _check_packages(targets)
     if "tflite" in targets:
@@ -383,7 +387,7 @@ def export_bundle(options: ExportOptions) -> dict:
     jobs = _prepare_jobs(stage_modules(components), plan)
     release_memory()
     _apply_graph_options(jobs, options)
-    with atomic_output_dir(options.out, overwrite=options.overwrite) as bundle:
+    with atomic_output_dir(options.out, overwrite=options.overwrite, kind=BUNDLE_OUTPUT) as bundle:
         records = _export_stages(jobs, plan, bundle, options)
         shutil.rmtree(bundle / _WORK_DIR, ignore_errors=True)
         components.tokenizer.save_pretrained_files(bundle / TOKENIZER_DIR)

@@ -1,9 +1,14 @@
 """`python -m i2v_adapter.generate`: image + prompt -> MP4 and GIF with the PyTorch reference pipeline.
 
-With no `--image`, a built-in test card (a red disc on a graded background) is used, so
-`make demo` runs on a fresh machine with nothing downloaded. The output folder gets `video.mp4`,
-`video.gif`, `input.png` and `generation.json` (settings and timings); it is written to a temporary
-folder and renamed at the end, and an existing folder is refused unless `--overwrite`.
+With `--test-card`, or no `--image`, a built-in test card (a red disc on a graded background) is
+used, so `make demo` runs on a fresh machine with nothing downloaded. The output folder gets
+`video.mp4`, `video.gif`, `input.png` and `generation.json` (settings and timings); it is written to
+a temporary folder and renamed at the end, and an existing folder is refused unless `--overwrite`
+(which replaces only a generation folder, one with `generation.json`, or an empty folder).
+
+The flags shared with `python -m runtime_py.generate` mean the same: `--image` / `--test-card`,
+`--steps` (>= 1), `--guidance` (finite, >= 0), `--seed` (0 .. 2**32 - 1), `--fps` (>= 1), and
+prompts longer than the text encoder's 75 tokens are an error unless `--truncate-prompt`.
 """
 
 from __future__ import annotations
@@ -17,18 +22,24 @@ from pathlib import Path
 
 from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
-from i2v_core import cli, media
+from i2v_core import cli, media, values
 from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, get_preset
 from i2v_core.media import make_test_card
+from i2v_core.outputs import OutputKind, check_separate
+from i2v_core.tokenizer import check_prompt_lengths
 
 logger = logging.getLogger(__name__)
+
+GENERATION_OUTPUT = OutputKind("generation folder", "generation.json")  # what --overwrite may replace
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m i2v_adapter.generate", description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-    p.add_argument("--image", type=Path, help="input image (first frame); default: a built-in test card")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--image", type=Path, help="input image (first frame); default: the built-in test card")
+    src.add_argument("--test-card", action="store_true", help="use the built-in test card as the input image (the default)")
     p.add_argument("--prompt", default="moves to the right", help="the tiny default reads motion phrases: moves to the right / left / up / down")
     p.add_argument("--negative-prompt", default=None)
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (preset default)")
@@ -48,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="seeded random weights instead of checkpoints (full-size presets) or the shipped trained weights (tiny); noise, for timing",
     )
+    p.add_argument("--truncate-prompt", action="store_true", help="cut over-long prompts (with a warning) instead of failing")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,12 +88,18 @@ class GenerateOptions:
     adapter: Path | None = None
     loras: tuple[tuple[Path, float], ...] = field(default_factory=tuple)
     random_weights: bool = False
+    truncate_prompt: bool = False
     overwrite: bool = False
     progress: bool = True
 
     @property
     def checkpoints(self) -> bool:
         return bool(self.sd15 or self.motion_module or self.adapter or self.loras)
+
+    def inputs(self) -> dict[str, Path | None]:
+        """Every input path by flag: the output folder must keep clear of them."""
+        named = {"--image": self.image, "--sd15": self.sd15, "--motion-module": self.motion_module, "--adapter": self.adapter}
+        return {**named, **{f"--lora[{i}]": p for i, (p, _) in enumerate(self.loras)}}
 
 
 def load_pipeline(options: GenerateOptions) -> I2VPipeline:
@@ -110,12 +128,18 @@ def load_pipeline(options: GenerateOptions) -> I2VPipeline:
 def generate(options: GenerateOptions) -> Path:
     """Generate one video and write `video.mp4`, `video.gif`, `input.png` and `generation.json` into
     `options.out` (atomically; an existing folder is refused unless `overwrite`)."""
-    media.check_output_dir(options.out, overwrite=options.overwrite)
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
+    if options.fps is not None:
+        values.integer(options.fps, "fps", minimum=1)
+    check_separate(options.out, options.inputs())
+    media.check_output_dir(options.out, overwrite=options.overwrite, kind=GENERATION_OUTPUT)
     start = time.perf_counter()
     pipe = load_pipeline(options)
     cfg = pipe.config
     image = (media.load_image(options.image, height=cfg.height, width=cfg.width) if options.image
              else make_test_card(cfg.height, cfg.width))
+    negative = cfg.sampling.negative_prompt if options.negative_prompt is None else options.negative_prompt
+    check_prompt_lengths(pipe.components.tokenizer, [options.prompt, negative], truncate=options.truncate_prompt)
     fsp = with_fsp(cfg.fsp, enabled=options.fsp, **({} if options.fsp_p is None else {"mask_p": options.fsp_p}))
     loaded = time.perf_counter()
     result = pipe(
@@ -130,7 +154,7 @@ def generate(options: GenerateOptions) -> Path:
         progress=options.progress,
     )
     generated = time.perf_counter()
-    fps = options.fps or cfg.sampling.fps
+    fps = cfg.sampling.fps if options.fps is None else options.fps
     record = {
         "preset": cfg.name,
         "prompt": options.prompt,
@@ -145,7 +169,7 @@ def generate(options: GenerateOptions) -> Path:
         "fps": fps,
         "seconds": {"load": round(loaded - start, 3), "generate": round(generated - loaded, 3)},
     }
-    with media.atomic_output_dir(options.out, overwrite=options.overwrite) as tmp:
+    with media.atomic_output_dir(options.out, overwrite=options.overwrite, kind=GENERATION_OUTPUT) as tmp:
         media.write_video(result.frames, tmp / "video.mp4", fps=fps)
         media.write_video(result.frames, tmp / "video.gif", fps=fps)
         media.write_image(image, tmp / "input.png")
@@ -154,12 +178,14 @@ def generate(options: GenerateOptions) -> Path:
 
 
 def options_from_args(args: argparse.Namespace) -> GenerateOptions:
+    cli.check_sampling_flags(steps=args.steps, guidance=args.guidance, seed=args.seed, fps=args.fps)
     return GenerateOptions(
         out=args.out, preset=args.preset, image=args.image, prompt=args.prompt, negative_prompt=args.negative_prompt,
         num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed, num_frames=args.frames,
         fsp=not args.no_fsp, fsp_p=args.fsp_p, color_match=not args.no_color_match, fps=args.fps, sd15=args.sd15,
         motion_module=args.motion_module, adapter=args.adapter, loras=tuple(parse_lora(s) for s in args.lora),
-        random_weights=args.random_weights, overwrite=args.overwrite, progress=not args.quiet,
+        random_weights=args.random_weights, truncate_prompt=args.truncate_prompt, overwrite=args.overwrite,
+        progress=not args.quiet,
     )
 
 

@@ -20,7 +20,7 @@ from i2v_adapter.checkpoints.shipped import default_components
 from i2v_adapter.model.components import Components
 from i2v_adapter.model.fsp import frame_similarity_prior
 from i2v_adapter.model.stage_modules import stage_modules
-from i2v_core import media
+from i2v_core import media, values
 from i2v_core.colour import colour_match
 from i2v_core.config import FSPConfig, PresetConfig
 from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
@@ -160,11 +160,15 @@ class I2VPipeline:
         noise: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> PipelineOutput:
+        """Generate `num_frames` frames. Defaults (`None`) come from the preset's sampling and FSP configs.
+
+        `num_inference_steps` >= 1, `guidance_scale` finite and >= 0, `seed` in [0, 2**32 - 1]; anything
+        else is a `ValueError` naming the argument (`i2v_core.values.sampling`).
+        """
         cfg = self.config
         sampling = cfg.sampling
-        steps = num_inference_steps or sampling.num_inference_steps
-        if steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        values.sampling(num_inference_steps, guidance_scale, seed)  # None: the preset's default
+        steps = sampling.num_inference_steps if num_inference_steps is None else num_inference_steps
         guidance = sampling.guidance_scale if guidance_scale is None else guidance_scale
         fsp = fsp or cfg.fsp
         fsp.verify()

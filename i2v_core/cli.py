@@ -24,6 +24,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from i2v_core import values
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # What a user can fix: bad values, missing or existing paths, permissions. Anything else is a bug
 # and keeps its traceback.
@@ -96,6 +98,14 @@ def parse_lora(spec: str) -> tuple[Path, float]:
         return Path(path), float(scale)
     except ValueError:
         raise ValueError(f"--lora expects PATH or PATH:SCALE with a number, got {spec!r}") from None
+
+
+def check_sampling_flags(*, steps: int | None, guidance: float | None, seed: int, fps: int | None = None) -> None:
+    """The numeric flags every generating CLI shares, named by flag: `--steps` >= 1, `--guidance`
+    finite and >= 0, `--seed` in [0, 2**32 - 1], `--fps` >= 1 (None: the default, not checked)."""
+    values.sampling(steps, guidance, seed, names=("--steps", "--guidance", "--seed"))
+    if fps is not None:
+        values.integer(fps, "--fps", minimum=1)
 
 
 def forward(old: str, new: str) -> None:

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from i2v_core import __version__
+from i2v_core import PROJECT, __version__
 from i2v_core.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record
 from i2v_core.config import PresetConfig
 from i2v_core.measure import Usage
@@ -80,7 +80,7 @@ def build_manifest(
     tokenizer_files = sorted(rel for rel in files if rel.startswith(tokenizer_dir + "/"))
     return {
         "schema_version": SCHEMA_VERSION,
-        "created_by": f"i2v-adapter-mobile {__version__} export.build",
+        "created_by": f"{PROJECT} {__version__} export.build",
         "precision": precision,
         "targets": list(targets),
         "preset": {"name": cfg.name, "config": cfg.to_dict()},

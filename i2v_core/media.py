@@ -8,7 +8,9 @@ directory, so the final `os.replace` is a rename on one filesystem) and renames 
 when writing succeeded. An interrupted or failed write leaves nothing at the target and removes its
 temporary file. An existing target is refused with `FileExistsError` unless `overwrite=True`.
 `atomic_output_path`, `atomic_write_bytes` and `atomic_output_dir` are the general tools for other
-steps (bundle export, reports).
+steps (bundle export, reports). An existing folder is replaced only if it is empty or an output of
+the step's own kind (`i2v_core.outputs.OutputKind`): a folder the project did not write is never
+deleted.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from i2v_core.outputs import OutputKind, check_replaceable
 from i2v_core.preprocess import check_rgb_uint8
 
 logger = logging.getLogger(__name__)
@@ -52,16 +55,19 @@ class ImageNotFoundError(ImageInputError, FileNotFoundError):
 
 def _refuse_existing(target: Path, overwrite: bool) -> None:
     if target.exists() and not overwrite:
-        raise FileExistsError(f"output already exists: {target} (pass overwrite=True / --overwrite to replace it)")
+        raise FileExistsError(f"output already exists: {target} (pass --overwrite to replace it)")
 
 
-def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> None:
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False, kind: OutputKind | None = None) -> None:
     """Refuse, before any work, an output folder that a step would not be allowed to write: one
-    that exists (unless `overwrite`), or a path that is a file."""
+    that exists (unless `overwrite`, and then only an empty folder or an output of `kind`), or a
+    path that is a file."""
     target = Path(path)
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"expected an output folder at {target}, found a file")
     _refuse_existing(target, overwrite)
+    if target.exists():
+        check_replaceable(target, kind)
 
 
 def _fsync_file(path: Path) -> None:
@@ -108,19 +114,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = F
 
 
 @contextmanager
-def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False, *, kind: OutputKind | None = None) -> Iterator[Path]:
     """Yield an empty temporary directory next to `path`; move it to `path` when the block succeeds.
 
     Use it for directory-to-directory steps (a bundle, a generation folder): fill the yielded
     directory, and readers never see a half-written `path`. With `overwrite=True` an existing
     directory at `path` is moved aside, replaced, then deleted (two renames: for an instant `path`
-    is absent, but never half-written); if the swap fails the old directory is put back. An existing non-directory at `path` is refused. If the block raises, the temporary
-    directory is deleted and `path` is untouched.
+    is absent, but never half-written); if the swap fails the old directory is put back. Only an
+    empty directory or an output of `kind` (the step's own, e.g. a bundle) is replaced: anything
+    else is refused with `FileExistsError` naming what it holds, before the block runs and again
+    before the swap. An existing non-directory at `path` is refused. If the block raises, the
+    temporary directory is deleted and `path` is untouched.
     """
     target = Path(path)
     _refuse_existing(target, overwrite)
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"expected {target} to be a directory to overwrite, found a file")
+    if target.exists():
+        check_replaceable(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(4)
     tmp = target.with_name(f".{target.name}.{token}.tmp")
@@ -130,6 +139,8 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
         for file in (p for p in tmp.rglob("*") if p.is_file() and not p.is_symlink()):
             _fsync_file(file)
         _refuse_existing(target, overwrite)
+        if target.exists():
+            check_replaceable(target, kind)
         _swap_dir_into_place(tmp, target, target.with_name(f".{target.name}.{token}.old"))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -36,6 +36,18 @@ def truncation_warnings_off():
     finally:
         logger.setLevel(level)
 
+def check_prompt_lengths(tokenizer, prompts: list[str], *, truncate: bool) -> None:
+    """The prompt-length policy of every generating CLI: a prompt over the text encoder's length is
+    a `ValueError` unless `truncate` (`--truncate-prompt`; encoding then cuts it with a warning)."""
+    if truncate:
+        return
+    for text in prompts:
+        try:
+            tokenizer.encode(text, truncate=False)
+        except ValueError as err:
+            raise ValueError(f"{err}; shorten it or pass --truncate-prompt to cut it with a warning") from None
+
+
 DATA_DIR = Path(__file__).parent / "data"
 BPE_FILE = DATA_DIR / "bpe_simple_vocab_16e6.txt.gz"
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"

@@ -25,10 +25,20 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from i2v_core import __version__
-from i2v_core.bundle import EXTENSIONS, MANIFEST_NAME, bundle_files, file_record, load_manifest, sha256_file
+from i2v_core import PROJECT, __version__
+from i2v_core.bundle import (
+    BUNDLE_OUTPUT,
+    EXTENSIONS,
+    MANIFEST_NAME,
+    bundle_files,
+    check_inside,
+    file_record,
+    load_manifest,
+    sha256_file,
+)
 from i2v_core.manifest import write_manifest
-from i2v_core.media import atomic_output_dir
+from i2v_core.media import atomic_output_dir, check_output_dir
+from i2v_core.outputs import check_separate
 from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, save_calibration
 from quantize.context import BundleContext, check_fp32, get_calibration, load_context
 from quantize.fidelity import measure_file, video_fidelity, video_reference
@@ -49,11 +59,10 @@ def resolve_recipe(recipe: str | Path | Recipe) -> Recipe:
     return recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
 
 
-def _refuse_existing(out: Path, bundle: Path, overwrite: bool) -> None:
-    if out.resolve() == bundle.resolve():
-        raise ValueError(f"expected an output folder other than the input bundle, got {out} for both")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"output already exists: {out} (pass --overwrite to replace it)")
+def _check_output(out: Path, bundle: Path, overwrite: bool, calibration=None) -> None:
+    """The output apart from its inputs, and replaceable (an existing bundle only with `overwrite`)."""
+    check_separate(out, {"--bundle": bundle, "--calibration": calibration})
+    check_output_dir(out, overwrite=overwrite, kind=BUNDLE_OUTPUT)
 
 
 def _resolve_targets(manifest: dict, wanted) -> tuple[str, ...]:
@@ -67,10 +76,10 @@ def _resolve_targets(manifest: dict, wanted) -> tuple[str, ...]:
     return tuple(t for t in available if t in wanted)
 
 
-def check_request(bundle_dir, recipe: Recipe, out_dir, *, overwrite: bool, targets=None) -> tuple[dict, tuple[str, ...]]:
+def check_request(bundle_dir, recipe: Recipe, out_dir, *, overwrite: bool, targets=None, calibration=None) -> tuple[dict, tuple[str, ...]]:
     """The cheap checks, in the order a user fixes them; returns (manifest, targets)."""
     bundle, out = Path(bundle_dir), Path(out_dir)
-    _refuse_existing(out, bundle, overwrite)
+    _check_output(out, bundle, overwrite, calibration)
     manifest = load_manifest(bundle)  # the full hash check follows in load_context
     check_fp32(manifest, bundle)
     stages = tuple(manifest["stages"])
@@ -161,7 +170,7 @@ def _sizes(manifest: dict, targets) -> dict:
 
 def _new_manifest(ctx: BundleContext, recipe: Recipe, targets, stages: dict, calib: CalibrationSet | None, calib_files) -> dict:
     manifest = copy.deepcopy(ctx.manifest)
-    manifest["created_by"] = f"i2v-adapter-mobile {__version__} quantize.run"
+    manifest["created_by"] = f"{PROJECT} {__version__} quantize.run"
     manifest["precision"] = recipe.name
     manifest["targets"] = list(targets)
     manifest["stages"] = stages
@@ -228,7 +237,8 @@ class QuantizeSession:
         """Quantize into `out_dir` with `recipe` (a name, a recipe .json or a `Recipe`); return the new manifest."""
         recipe = resolve_recipe(recipe)
         out = Path(out_dir)
-        _, chosen = check_request(self.bundle, recipe, out, overwrite=overwrite, targets=targets)
+        _, chosen = check_request(self.bundle, recipe, out, overwrite=overwrite, targets=targets,
+                                  calibration=self.calibration_source)
         ctx = self.context
         calib = self.calibration if recipe.needs_calibration else None
         missing = [s for s in REQUIRED_STAGES if s not in ctx.stages]
@@ -236,12 +246,12 @@ class QuantizeSession:
             logger.info("no end-to-end video: the bundle has no %s stage", ", ".join(missing))
         video_ref = self.video if evaluate_video and not missing else None
         jobs = [(s, t) for s in ctx.stages for t in chosen]
-        with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        with atomic_output_dir(out, overwrite=overwrite, kind=BUNDLE_OUTPUT) as tmp:
             stages = {s: {**copy.deepcopy(ctx.manifest["stages"][s]), "precision": recipe.stage_precision(s), "targets": {}} for s in ctx.stages}
             for stage, target in tqdm(jobs, desc=f"quantize {recipe.name}", disable=not self.progress, leave=False):
                 stages[stage]["targets"][target] = _stage_entry(ctx, recipe, stage, target, tmp, calib, Path(self._ranges.name))
             tok = ctx.manifest["tokenizer"]["directory"]
-            shutil.copytree(self.bundle / tok, tmp / tok)
+            shutil.copytree(check_inside(self.bundle, tok, "tokenizer directory"), tmp / tok)
             calib_files = save_calibration(tmp, ctx.specs, calib) if calib is not None else []
             manifest = _finish_manifest(tmp, _new_manifest(ctx, recipe, chosen, stages, calib, calib_files))
             if gate:
@@ -280,7 +290,7 @@ def quantize_bundle(
     Cheap checks (output exists, recipe, targets) run before the bundle's hashes are verified.
     """
     recipe = resolve_recipe(recipe)
-    check_request(bundle_dir, recipe, out_dir, overwrite=overwrite, targets=targets)
+    check_request(bundle_dir, recipe, out_dir, overwrite=overwrite, targets=targets, calibration=calibration)
     session = QuantizeSession(bundle_dir, calibration=calibration, calibration_config=calibration_config, progress=progress)
     return session.quantize(recipe, out_dir, overwrite=overwrite, targets=targets, evaluate_video=evaluate_video, gate=gate)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_adapter.pipeline import I2VPipeline
-from i2v_core.bundle import BundleError, verify_bundle
+from i2v_core.bundle import BundleError, bundle_path, verify_bundle
 from i2v_core.stages import StageSpec
 from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, load_calibration, record_calibration
 from quantize.fidelity import StageReference, check_reference, reference_components, stage_references
@@ -44,7 +44,7 @@ class BundleContext:
                 f"expected one {target} model file for {stage}, found {[entry['file'], *entry.get('extra_files', [])]} "
                 "(external data or UNet chunks): quantize/ reads one model file per stage"
             )
-        return self.bundle / entry["file"]
+        return bundle_path(self.bundle, self.manifest, entry["file"], f"stage {stage} target {target} file")
 
     @property
     def pipe(self):

@@ -23,6 +23,7 @@ import torch
 from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.checkpoints.shipped import build_recorded
 from i2v_core import parity as parity_lib
+from i2v_core.bundle import bundle_path
 from i2v_core.config import AttentionVariant
 from i2v_core.media import make_test_card
 from i2v_core.runners import RUNNERS
@@ -96,7 +97,8 @@ def check_reference(bundle: Path, manifest: dict, refs: dict[str, StageReference
     """The rebuilt PyTorch stages must reproduce the bundle's fp32 files (export's 60 dB gate)."""
     for name, ref in refs.items():
         for target, entry in manifest["stages"][name]["targets"].items():
-            figures = measure_file(target, bundle / entry["file"], ref, guided_batch_size)
+            path = bundle_path(bundle, manifest, entry["file"], f"stage {name} target {target} file")
+            figures = measure_file(target, path, ref, guided_batch_size)
             if figures.psnr_db < parity_lib.FP32_MIN_PSNR_DB:
                 raise ReferenceMismatchError(
                     f"the PyTorch {name} rebuilt from {bundle}/manifest.json does not match {entry['file']}: "

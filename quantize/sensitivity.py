@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from i2v_core import cli
 from i2v_core.bundle import BundleError
-from i2v_core.media import atomic_output_dir
+from i2v_core.media import atomic_output_dir, check_output_dir
+from i2v_core.outputs import OutputKind, check_separate
 from quantize import onnx_backend, tflite_backend
 from quantize.api import QuantizeSession, resolve_recipe
 from quantize.fidelity import ReferenceMismatchError, measure_file
@@ -39,6 +40,7 @@ from quantize.tflite_backend import build_quantizer, calibrate, quantize_tflite,
 logger = logging.getLogger(__name__)
 
 REPORT_JSON = "sensitivity.json"
+REPORT_OUTPUT = OutputKind("sensitivity report folder", REPORT_JSON)  # what --overwrite may replace
 
 
 @dataclass
@@ -163,7 +165,7 @@ def bar_chart(report: dict, path: Path) -> None:
 
 
 def write_report(report: dict, out_dir, *, overwrite: bool = False) -> Path:
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out_dir, overwrite=overwrite, kind=REPORT_OUTPUT) as tmp:
         (tmp / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         (tmp / "sensitivity.md").write_text(markdown(report), encoding="utf-8")
         bar_chart(report, tmp / "sensitivity.png")
@@ -213,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def command() -> None:
-        if args.out.exists() and not args.overwrite:
-            raise FileExistsError(f"output already exists: {args.out} (pass --overwrite to replace it)")
+        check_separate(args.out, {"--bundle": args.bundle, "--calibration": args.calibration})
+        check_output_dir(args.out, overwrite=args.overwrite, kind=REPORT_OUTPUT)
         recipe = resolve_recipe(args.recipe)
         targets = None if args.targets is None else tuple(t.strip() for t in args.targets.split(",") if t.strip())
         session = QuantizeSession(args.bundle, calibration=args.calibration, progress=not args.quiet)

@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from i2v_core import cli, media
+from i2v_core import cli, media, values
 from i2v_core.media import make_test_card
+from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
+from i2v_core.tokenizer import check_prompt_lengths
 from runtime_py.audio import load_music
 from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay
 from runtime_py.pipeline import RuntimePipeline
@@ -39,14 +41,15 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class GenerateOptions:
     """One generation. `image` None means the built-in test card. `None` sampling fields keep the
-    bundle's defaults (manifest `sampling`, `fsp`)."""
+    bundle's defaults (manifest `sampling`, `fsp`); `backend` None: the bundle's own target when it
+    has one (a TFLite-only bundle runs on LiteRT), else onnx."""
 
     bundle: Path
     out: Path
     prompt: str
     image: Path | None = None
     negative_prompt: str | None = None
-    backend: str = "onnx"
+    backend: str | None = None
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
     seed: int = 0
@@ -109,28 +112,20 @@ class Prepared:
 
 
 def output_paths(options: GenerateOptions) -> list[Path]:
-    """`--out` (an `.mp4`) and, with `gif`, the `.gif` beside it; refuses existing files unless overwrite."""
+    """`--out` (an `.mp4`) and, with `gif`, the `.gif` beside it; refuses existing files unless
+    overwrite, and an output that is an input or lies inside the bundle."""
     out = Path(options.out)
     if out.suffix.lower() != ".mp4":
         raise ValueError(f"expected --out to end in .mp4, got {out.name!r}")
     paths = [out] + ([out.with_suffix(".gif")] if options.gif else [])
+    inputs = {"--bundle": options.bundle, "--image": options.image, "--music": options.music}
     for path in paths:
+        check_separate(path, inputs, name="--out" if path == out else "the --gif output")
         if path.exists() and not options.overwrite:
             raise FileExistsError(f"output already exists: {path} (pass --overwrite to replace it)")
         if path.is_dir():
             raise IsADirectoryError(f"expected a file path to write, found a directory: {path}")
     return paths
-
-
-def check_prompts(tokenizer, prompts: list[str], truncate: bool) -> None:
-    """Refuse a prompt over the text encoder's length unless `truncate` (then the tokenizer warns)."""
-    if truncate:
-        return
-    for text in prompts:
-        try:
-            tokenizer.encode(text, truncate=False)
-        except ValueError as err:
-            raise ValueError(f"{err}; shorten it or pass --truncate-prompt to cut it with a warning") from None
 
 
 def check_stage_inputs(pipe, image: np.ndarray, prompt: str) -> None:
@@ -143,7 +138,7 @@ def check_stage_inputs(pipe, image: np.ndarray, prompt: str) -> None:
 def check_sampling(pipe, options: GenerateOptions) -> None:
     if options.scheduler not in SCHEDULERS:
         raise ValueError(f"unknown scheduler {options.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
-    steps = options.num_inference_steps or pipe.config.sampling.num_inference_steps
+    steps = pipe.config.sampling.num_inference_steps if options.num_inference_steps is None else options.num_inference_steps
     pipe.make_scheduler(options.scheduler).set_timesteps(steps)  # raises on a step count it cannot take
     fsp_config(pipe, options).verify()
 
@@ -163,17 +158,18 @@ def load_input_image(pipe, options: GenerateOptions) -> np.ndarray:
 
 def prepare(options: GenerateOptions) -> Prepared:
     """Every check that can fail, in order of cost; loads the bundle (hashes) but runs no model."""
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
+    if options.fps is not None:
+        values.integer(options.fps, "fps", minimum=1)
     outputs = output_paths(options)
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
     pipe = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
     image = load_input_image(pipe, options)
     negative = pipe.config.sampling.negative_prompt if options.negative_prompt is None else options.negative_prompt
-    check_prompts(pipe.tokenizer, [options.prompt, negative], options.truncate_prompt)
+    check_prompt_lengths(pipe.tokenizer, [options.prompt, negative], truncate=options.truncate_prompt)
     check_stage_inputs(pipe, image, options.prompt)
     check_sampling(pipe, options)
-    fps = options.fps or pipe.config.sampling.fps
-    if fps < 1:
-        raise ValueError(f"expected fps >= 1, got {fps}")
+    fps = pipe.config.sampling.fps if options.fps is None else options.fps
     duration = pipe.config.num_frames / fps
     if options.overlay is not None:
         options.overlay.verify(duration)
@@ -228,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt", default=None, help="default: the bundle's")
     p.add_argument("--out", type=Path, required=True, help="output .mp4 (a .gif beside it with --gif)")
-    p.add_argument("--backend", choices=["onnx", "tflite"], default="onnx")
+    p.add_argument("--backend", choices=["onnx", "tflite"], default=None,
+                   help="runtime (default: the bundle's own target when it has one, else onnx)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (bundle default)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (bundle default)")
     p.add_argument("--seed", type=int, default=0)
@@ -257,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def options_from_args(args: argparse.Namespace) -> GenerateOptions:
+    cli.check_sampling_flags(steps=args.steps, guidance=args.guidance, seed=args.seed, fps=args.fps)
     overlay = None
     if args.text is not None:
         overlay = TextOverlay(args.text, args.text_position, args.text_start, args.text_end, args.text_size,

@@ -14,6 +14,7 @@ as `font`. Long captions wrap at word boundaries and shrink until they fit the f
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,9 @@ class TextOverlay:
             raise ValueError("expected a non-empty caption text, got only whitespace")
         if self.position not in POSITIONS:
             raise ValueError(f"unknown text position {self.position!r}: expected one of {', '.join(POSITIONS)}")
+        for name, value in (("start", self.start), ("end", self.end), ("fade", self.fade)):
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"expected text {name} to be a finite number of seconds, got {value}")
         if self.start < 0 or self.fade < 0:
             raise ValueError(f"expected text start and fade >= 0 s, got start {self.start}, fade {self.fade}")
         if self.end is not None and self.end <= self.start:

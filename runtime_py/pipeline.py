@@ -23,15 +23,15 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from i2v_core import media
-from i2v_core.bundle import load_manifest, verify_bundle
+from i2v_core import media, values
+from i2v_core.bundle import load_manifest, tokenizer_path, verify_bundle
 from i2v_core.colour import colour_match
 from i2v_core.config import FSPConfig, PresetConfig, SamplingConfig, SchedulerConfig, get_preset
 from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
 from i2v_core.stages import StageSpec
 from i2v_core.tokenizer import CLIPTokenizer
 from runtime_py.fsp import frame_similarity_prior
-from runtime_py.runners import StageRunner, bundle_runner
+from runtime_py.runners import StageRunner, bundle_backend, bundle_runner
 from runtime_py.schedulers import Scheduler, make_scheduler
 
 logger = logging.getLogger(__name__)
@@ -84,14 +84,15 @@ class RuntimePipeline:
 
     @classmethod
     def from_bundle(
-        cls, directory: str | os.PathLike, backend: str = "onnx", *, threads: int | None = None, verify: bool = True
+        cls, directory: str | os.PathLike, backend: str | None = None, *, threads: int | None = None, verify: bool = True
     ) -> "RuntimePipeline":
         """A pipeline over an export bundle: files checked against the manifest's sha256 (unless
-        `verify=False`), specs and defaults from the manifest, tokenizer from the bundle's copy."""
+        `verify=False`), specs and defaults from the manifest, tokenizer from the bundle's copy.
+        Every file is opened through a checked path (`i2v_core.bundle.bundle_path`), also unverified.
+        `backend` None: the bundle's own target when it has one, else `onnx` (`bundle_backend`)."""
         manifest = verify_bundle(directory) if verify else load_manifest(directory)
-        runner = bundle_runner(directory, manifest, backend, threads=threads)
-        tok_dir = Path(directory) / manifest["tokenizer"]["directory"]
-        tokenizer = CLIPTokenizer.from_files(tok_dir / "vocab.json", tok_dir / "merges.txt")
+        runner = bundle_runner(directory, manifest, bundle_backend(manifest, backend), threads=threads)
+        tokenizer = CLIPTokenizer.from_files(*(tokenizer_path(directory, manifest, n) for n in ("vocab.json", "merges.txt")))
         return cls(runner.specs, runner, tokenizer, preset_from_manifest(manifest))
 
     @property
@@ -225,16 +226,17 @@ class RuntimePipeline:
         noise: np.ndarray | None = None,
         mask: np.ndarray | None = None,
     ) -> RuntimeOutput:
-        """Generate `num_frames` frames. Defaults come from the preset's sampling and FSP configs.
+        """Generate `num_frames` frames. Defaults (`None`) come from the preset's sampling and FSP configs.
 
+        `num_inference_steps` >= 1, `guidance_scale` finite and >= 0, `seed` in [0, 2**32 - 1]; anything
+        else is a `ValueError` naming the argument (`i2v_core.values.sampling`).
         `scheduler`: `ddim` (the reference), `euler`, `lcm`, or a scheduler instance.
         `noise`, `mask`: `(1, 4, F, h, w)` float32 initial draws, to match another implementation.
         """
         cfg = self.config
         sampling = cfg.sampling
-        steps = num_inference_steps or sampling.num_inference_steps
-        if steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        values.sampling(num_inference_steps, guidance_scale, seed)  # None: the preset's default
+        steps = sampling.num_inference_steps if num_inference_steps is None else num_inference_steps
         guidance = sampling.guidance_scale if guidance_scale is None else guidance_scale
         fsp = fsp or cfg.fsp
         fsp.verify()

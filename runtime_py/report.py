@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from i2v_core import media
+from i2v_core.outputs import OutputKind
 from runtime_py.overlay import load_font
 
 DIFF_GAIN = 10
@@ -127,6 +128,9 @@ def summary_lines(report: dict) -> list[str]:
     ]
 
 
+VERIFY_OUTPUT = OutputKind("verify report folder", "verify.json")  # what --overwrite may replace
+
+
 def write_report(result, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write `result` (a `verify.VerifyResult`) into the folder `out`, atomically."""
     frames = result.frames
@@ -135,7 +139,7 @@ def write_report(result, out: str | Path, *, overwrite: bool = False) -> Path:
         "runtime": frames["runtime"],
         f"|diff|x{DIFF_GAIN}": diff_frames(frames["pytorch"], frames["runtime"]),
     })
-    with media.atomic_output_dir(out, overwrite=overwrite) as tmp:
+    with media.atomic_output_dir(out, overwrite=overwrite, kind=VERIFY_OUTPUT) as tmp:
         (tmp / "verify.json").write_text(json.dumps(json_ready(result.report), indent=2, allow_nan=False) + "\n")
         (tmp / "verify.md").write_text(markdown(result.report), encoding="utf-8")
         media.write_image(strip, tmp / "frames.png")

@@ -23,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from i2v_core.bundle import bundle_path
 from i2v_core.stages import StageSpec
 
 logger = logging.getLogger(__name__)
@@ -270,10 +271,28 @@ class CallableRunner(CheckedRunner):
 RUNNERS: dict[str, type[FileRunner]] = {"onnx": OnnxRunner, "tflite": LiteRTRunner}
 
 
+def bundle_backend(manifest: dict, backend: str | None = None) -> str:
+    """`backend`, or (None) the bundle's own: its one target, or `onnx` among several."""
+    if backend is not None:
+        return backend
+    targets = manifest.get("targets")
+    if not targets:  # older or hand-made manifests: the targets every stage has
+        per_stage = [set(record.get("targets", {})) for record in manifest["stages"].values()]
+        targets = sorted(set.intersection(*per_stage)) if per_stage else []
+    if len(targets) == 1:
+        return targets[0]
+    if "onnx" in targets:
+        return "onnx"
+    raise ValueError(f"the bundle has targets {list(targets)}: expected a backend chosen among them (--backend)")
+
+
 def bundle_runner(
     directory: str | os.PathLike, manifest: dict, backend: str, *, threads: int | None = None
 ) -> FileRunner:
-    """The runner for `backend` (`onnx`, `tflite`) over a bundle's stage files, specs from its manifest."""
+    """The runner for `backend` (`onnx`, `tflite`) over a bundle's stage files, specs from its manifest.
+
+    Every file is resolved through `i2v_core.bundle.bundle_path`: inside the bundle and hashed, or a
+    `BundleError` naming it (extra files too, which the runtime opens beside the model)."""
     if backend not in RUNNERS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(RUNNERS)}")
     specs, files, chunks = {}, {}, {}
@@ -285,9 +304,15 @@ def bundle_runner(
             )
         specs[name] = StageSpec.from_dict(name, record["io"])
         entry = targets[backend]
+        where = f"stage {name} target {backend}"
+        for rel in entry.get("extra_files") or []:
+            bundle_path(directory, manifest, rel, f"{where} extra file")
         if entry.get("chunks"):
             chunks[name] = [StageSpec.from_dict(c["name"], c["io"]) for c in entry["chunks"]]
-            files.update({c["name"]: Path(directory) / c["file"] for c in entry["chunks"]})
+            for c in entry["chunks"]:
+                files[c["name"]] = bundle_path(directory, manifest, c["file"], f"{where} chunk {c['name']} file")
+                for rel in c.get("extra_files") or []:
+                    bundle_path(directory, manifest, rel, f"{where} chunk {c['name']} extra file")
         else:
-            files[name] = Path(directory) / entry["file"]
+            files[name] = bundle_path(directory, manifest, entry["file"], f"{where} file")
     return RUNNERS[backend](specs, files, threads=threads, chunks=chunks)

@@ -9,14 +9,18 @@
   they need minutes and about 11 GB of memory.
 """
 
+import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from i2v_core.bundle import verify_bundle
+from i2v_core.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record, verify_bundle
 from i2v_core.config import get_preset
+from i2v_core.stages import stage_specs
+from i2v_core.tokenizer import CLIPTokenizer
 
 RUN_LARGE = os.environ.get("RUN_LARGE_TESTS") == "1"
 
@@ -52,3 +56,26 @@ def tiny_bundle(tmp_path_factory) -> Path:
 def copy_bundle(source: Path, dest: Path) -> Path:
     """A private copy of a bundle, for tests that break or extend it."""
     return Path(shutil.copytree(source, dest))
+
+
+def write_fake_bundle(root, cfg):
+    """A hand-made bundle in the layout of `i2v_core.manifest`: manifest, tokenizer and placeholder
+    model files for `cfg` (the runtime loads models lazily), hashes as `i2v_core.bundle` records them."""
+    root.mkdir()
+    CLIPTokenizer.from_bpe_file().save_pretrained_files(root / "tokenizer")
+    stages = {}
+    for name, spec in stage_specs(cfg).items():
+        (root / f"{name}.onnx").write_bytes(b"placeholder " + name.encode())
+        stages[name] = {"io": spec.to_dict(), "targets": {"onnx": {"file": f"{name}.onnx", "extra_files": []}}}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "preset": {"name": cfg.name, "config": cfg.to_dict()},
+        "stages": stages,
+        "scheduler": {"class_name": "DDIMScheduler", **cfg.scheduler.to_diffusers()},
+        "fsp": dataclasses.asdict(cfg.fsp),
+        "sampling": dataclasses.asdict(cfg.sampling),
+        "tokenizer": {"directory": "tokenizer"},
+        "files": {rel: file_record(root / rel) for rel in bundle_files(root)},
+    }
+    (root / MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
+    return root

@@ -125,6 +125,16 @@ def test_plan_refuses_bad_input(tmp_path):
         plan_benchmark(BenchmarkOptions(out=tmp_path / "exists"), 2)
     plan = plan_benchmark(BenchmarkOptions(out=tmp_path / "ok", preset="mobile", allow_large=True), 2)
     assert plan.stages == ("unet",) and plan.repeats == 1 and plan.warmup == 0 and plan.threads == 2
+    # --overwrite replaces only a benchmark folder (results.json) or an empty one; never the --bundle.
+    (tmp_path / "exists" / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match=r"replaces only a benchmark folder this project wrote \(results.json\)"):
+        plan_benchmark(BenchmarkOptions(out=tmp_path / "exists", overwrite=True), 2)
+    assert (tmp_path / "exists" / "mine.txt").read_text() == "keep"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for out, how in ((tmp_path, "contains"), (bundle / "bench", "is inside")):
+        with pytest.raises(ValueError, match=f"^--out {out} {how} the input --bundle {bundle}"):
+            plan_benchmark(BenchmarkOptions(out=out, bundle=bundle, overwrite=True), 2)
 
 
 def test_quantize_all_without_quantize_reports_not_available(tmp_path, monkeypatch):

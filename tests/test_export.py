@@ -199,7 +199,7 @@ def test_failed_conversion_leaves_no_bundle(tmp_path, monkeypatch):
             raise RuntimeError("injected converter failure")
         return real(target, module, spec, *args, **kwargs)
 
-    monkeypatch.setattr(exporter, "export_stage", fail_on_unet)
+    monkeypatch.setattr(exporter, "export_stage", fail_on_unet)  # the name the exporter calls
     out = tmp_path / "b"
     with pytest.raises(RuntimeError, match="injected converter failure"):
         export_bundle(ExportOptions(out=out, targets=("onnx",), stages=("text_encoder", "unet")))
@@ -295,12 +295,35 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
 
 def test_existing_output_is_refused_without_overwrite(onnx_bundle, capsys):
     before = sha256_file(onnx_bundle / "manifest.json")
-    with pytest.raises(FileExistsError, match=rf"output already exists: {re.escape(str(onnx_bundle))} \(pass --overwrite to replace it\)"):
+    with pytest.raises(FileExistsError) as err:
         plan_export(ExportOptions(out=onnx_bundle))
+    assert str(err.value) == f"output already exists: {onnx_bundle} (pass --overwrite to replace it)"
     assert main(["--target", "onnx", "--out", str(onnx_bundle)]) == 2
     assert "pass --overwrite" in capsys.readouterr().err
     assert sha256_file(onnx_bundle / "manifest.json") == before
     plan_export(ExportOptions(out=onnx_bundle, overwrite=True))  # allowed with --overwrite
+
+
+def test_overwrite_refuses_a_folder_the_project_did_not_write(tmp_path, capsys):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    assert main(["--target", "onnx", "--out", str(user), "--overwrite"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: refusing to overwrite {user}: --overwrite replaces only a bundle this project wrote (manifest.json "
+        "with created_by 'i2v-adapter-mobile ...') or an empty folder, and this folder holds notes.txt (no "
+        "manifest.json); nothing was deleted\n"
+    )
+    assert [p.name for p in user.iterdir()] == ["notes.txt"] and (user / "notes.txt").read_text() == "keep me"
+
+
+def test_output_may_not_hold_or_be_inside_a_checkpoint(tmp_path):
+    sd15 = tmp_path / "ckpt" / "sd15"
+    sd15.mkdir(parents=True)
+    for out, how in ((tmp_path / "ckpt", "contains"), (sd15 / "bundle", "is inside")):
+        with pytest.raises(ValueError, match=rf"^--out .* {how} the input --sd15 {sd15}: expected an output outside it"):
+            plan_export(ExportOptions(out=out, preset="sd15", checkpoints=Checkpoints(sd15=sd15), overwrite=True))
+    assert [p.name for p in sd15.parent.iterdir()] == ["sd15"] and not any(sd15.iterdir())
 
 
 # --- NPU-friendly graph options --------------------------------------------------------------------

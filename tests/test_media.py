@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 from i2v_core import media
+from i2v_core.bundle import BUNDLE_OUTPUT
+from i2v_core.outputs import OutputKind, check_separate
 
 
 def moving_gradient(frames: int = 8, height: int = 64, width: int = 64) -> np.ndarray:
@@ -35,6 +37,9 @@ def palette_frames(frames: int = 6, size: int = 32) -> np.ndarray:
         out[t, 4:12, 2 + 3 * t : 10 + 3 * t] = (255, 0, 0)
         out[t, -3:, -3:] = (255, 255, 255)
     return out
+
+
+KIND = OutputKind("test output", "marker.json")
 
 
 def listing(directory) -> list[str]:
@@ -200,13 +205,14 @@ def test_atomic_output_dir(tmp_path):
     with pytest.raises(FileExistsError, match="already exists"):
         with media.atomic_output_dir(target):
             pass
+    (target / "marker.json").write_text("{}")  # now an output of KIND: --overwrite may replace it
     with pytest.raises(RuntimeError):
-        with media.atomic_output_dir(target, overwrite=True) as tmp:
+        with media.atomic_output_dir(target, overwrite=True, kind=KIND) as tmp:
             (tmp / "new.txt").write_text("new")
             raise RuntimeError("export failed")
-    assert listing(target) == ["a.txt", "nested"]  # untouched by the failed overwrite
+    assert listing(target) == ["a.txt", "marker.json", "nested"]  # untouched by the failed overwrite
 
-    with media.atomic_output_dir(target, overwrite=True) as tmp:
+    with media.atomic_output_dir(target, overwrite=True, kind=KIND) as tmp:
         (tmp / "new.txt").write_text("new")
     assert listing(target) == ["new.txt"]
     assert listing(tmp_path) == ["bundle"]
@@ -215,6 +221,67 @@ def test_atomic_output_dir(tmp_path):
     with pytest.raises(FileExistsError, match="to be a directory"):
         with media.atomic_output_dir(tmp_path / "file", overwrite=True):
             pass
+
+
+def test_overwrite_replaces_only_our_output_or_an_empty_folder(tmp_path):
+    """A user's folder is never deleted: one error naming it and what it holds, every file kept."""
+    user = tmp_path / "photos"
+    user.mkdir()
+    (user / "holiday.jpg").write_bytes(b"precious")
+    expected = (
+        f"refusing to overwrite {user}: --overwrite replaces only a bundle this project wrote (manifest.json with "
+        "created_by 'i2v-adapter-mobile ...') or an empty folder, and this folder holds holiday.jpg (no manifest.json); "
+        "nothing was deleted"
+    )
+    for check in (
+        lambda: media.check_output_dir(user, overwrite=True, kind=BUNDLE_OUTPUT),
+        lambda: media.atomic_output_dir(user, overwrite=True, kind=BUNDLE_OUTPUT).__enter__(),
+    ):
+        with pytest.raises(FileExistsError) as err:
+            check()
+        assert str(err.value) == expected
+        assert listing(user) == ["holiday.jpg"] and (user / "holiday.jpg").read_bytes() == b"precious"
+    assert listing(tmp_path) == ["photos"]  # no temporary folder left behind
+
+    # A manifest.json someone else wrote is not ours either; nor is any folder without a kind.
+    (user / "manifest.json").write_text('{"created_by": "another tool"}')
+    with pytest.raises(FileExistsError, match=r"holds holiday.jpg, manifest.json \(manifest.json has created_by 'another tool'\)"):
+        media.check_output_dir(user, overwrite=True, kind=BUNDLE_OUTPUT)
+    with pytest.raises(FileExistsError, match=r"replaces only an empty folder, .*\(no output kind given\)"):
+        media.check_output_dir(user, overwrite=True)
+    assert listing(user) == ["holiday.jpg", "manifest.json"]
+
+    # Ours (created_by "i2v-adapter-mobile ..."), or empty: replaced.
+    (user / "manifest.json").write_text('{"created_by": "i2v-adapter-mobile 0.1.0 export.build"}')
+    with media.atomic_output_dir(user, overwrite=True, kind=BUNDLE_OUTPUT) as tmp:
+        (tmp / "manifest.json").write_text("{}")
+    assert listing(user) == ["manifest.json"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with media.atomic_output_dir(empty, overwrite=True) as tmp:
+        (tmp / "x.txt").write_text("x")
+    assert listing(empty) == ["x.txt"]
+
+
+def test_outputs_keep_clear_of_their_inputs(tmp_path):
+    bundle = tmp_path / "bundles" / "tiny"
+    bundle.mkdir(parents=True)
+    with pytest.raises(ValueError) as err:
+        check_separate(bundle, {"--bundle": bundle})
+    assert str(err.value) == f"--out {bundle} is the input --bundle {bundle}: expected an output apart from its input"
+    with pytest.raises(ValueError) as err:
+        check_separate(bundle.parent, {"--bundle": bundle})
+    assert str(err.value) == (
+        f"--out {bundle.parent} contains the input --bundle {bundle}: expected an output outside it "
+        "(replacing the output would delete the input)"
+    )
+    with pytest.raises(ValueError) as err:
+        check_separate(bundle / "q", {"--image": None, "--bundle": bundle})
+    assert str(err.value) == (
+        f"--out {bundle / 'q'} is inside the input --bundle {bundle}: expected an output outside it "
+        "(writing the output would change the input)"
+    )
+    check_separate(tmp_path / "bundles" / "tiny-w8a16", {"--bundle": bundle})  # a sibling is fine
 
 
 def test_write_image_round_trip_and_suffix(tmp_path):

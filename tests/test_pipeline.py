@@ -6,6 +6,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from i2v_adapter.generate import main as generate_main
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
@@ -84,6 +85,70 @@ def test_generate_cli_writes_video_and_refuses_overwrite(tmp_path, capsys):
     assert generate_main(argv) == 2
     assert "exists" in capsys.readouterr().err
     assert generate_main(argv + ["--overwrite"]) == 0
+
+
+def test_generate_cli_overwrite_keeps_a_user_folder_and_the_input(tmp_path, capsys):
+    user = tmp_path / "holiday"
+    user.mkdir()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(user / "photo.png")
+    # --overwrite onto a folder the project did not write: refused, the user's file kept.
+    assert generate_main(["--out", str(user), "--steps", "1", "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: refusing to overwrite {user}: --overwrite replaces only a generation folder this project wrote "
+        "(generation.json) or an empty folder, and this folder holds photo.png (no generation.json); nothing was deleted\n"
+    )
+    # An output folder holding its own input image would delete it when replaced.
+    assert generate_main(["--out", str(user), "--image", str(user / "photo.png"), "--steps", "1", "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --out {user} contains the input --image {user / 'photo.png'}")
+    assert [p.name for p in user.iterdir()] == ["photo.png"]
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(num_inference_steps=0), "expected num_inference_steps >= 1, got 0"),
+    (dict(guidance_scale=float("nan")), "expected guidance_scale to be a finite number, got nan"),
+    (dict(guidance_scale=float("inf")), "expected guidance_scale to be a finite number, got inf"),
+    (dict(seed=-1), "expected seed in [0, 4294967295], got -1"),
+    (dict(num_inference_steps=2.5), "expected num_inference_steps to be an integer, got 2.5"),
+])
+def test_pipeline_refuses_bad_numbers_by_name(pipe, image, changes, message):
+    with pytest.raises(ValueError) as err:
+        pipe(image, PROMPT, progress=False, **changes)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", "0", "expected --steps >= 1, got 0"),
+    ("--guidance", "nan", "expected --guidance to be a finite number, got nan"),
+    ("--guidance", "inf", "expected --guidance to be a finite number, got inf"),
+    ("--fps", "0", "expected --fps >= 1, got 0"),
+    ("--seed", "-1", "expected --seed in [0, 4294967295], got -1"),
+])
+def test_generate_cli_numbers_name_the_flag(tmp_path, capsys, flag, value, message):
+    assert generate_main(["--out", str(tmp_path / "x"), f"{flag}={value}", "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "x").exists()
+
+
+def test_generate_cli_shares_the_runtime_flags(tmp_path, capsys, caplog):
+    """--test-card (the default; exclusive with --image) and the prompt-length policy of runtime_py.generate."""
+    out = tmp_path / "card"
+    assert generate_main(["--out", str(out), "--test-card", "--steps", "1", "--quiet"]) == 0
+    assert json.loads((out / "generation.json").read_text())["image"] == "built-in test card"
+    with pytest.raises(SystemExit) as exit_:
+        generate_main(["--out", str(tmp_path / "both"), "--test-card", "--image", "x.png"])
+    assert exit_.value.code == 2 and "argument --image: not allowed with argument --test-card" in capsys.readouterr().err
+
+    long_prompt = " ".join(["moves to the right"] * 20)
+    assert generate_main(["--out", str(tmp_path / "long"), "--prompt", long_prompt, "--steps", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        "error: prompt is 80 tokens, the text encoder takes at most 75 (77 with start and end tokens); "
+        "shorten it or pass --truncate-prompt to cut it with a warning\n"
+    )
+    assert not (tmp_path / "long").exists()
+    with caplog.at_level("WARNING", logger="i2v_core.tokenizer"):
+        argv = ["--out", str(tmp_path / "cut"), "--prompt", long_prompt, "--truncate-prompt", "--steps", "1", "--quiet"]
+        assert generate_main(argv) == 0
+    assert any("prompt is 80 tokens, truncated to 75" in r.getMessage() for r in caplog.records)
 
 
 def test_generate_cli_reports_missing_image(tmp_path, capsys):

@@ -313,6 +313,33 @@ def test_existing_output_needs_overwrite(fp32_bundle, tmp_path, capsys):
     assert run_main(["--bundle", str(fp32_bundle), "--recipe", "fp16", "--out", str(out), "--quiet"]) == 2
     assert "output already exists" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
+    # --overwrite replaces only a bundle this project wrote (or an empty folder): a user's folder stays.
+    assert run_main(["--bundle", str(fp32_bundle), "--recipe", "fp16", "--out", str(out), "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: refusing to overwrite {out}: --overwrite replaces only a bundle this project wrote (manifest.json with "
+        "created_by 'i2v-adapter-mobile ...') or an empty folder, and this folder holds keep.txt (no manifest.json); "
+        "nothing was deleted\n"
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+
+
+def test_output_may_not_hold_or_be_inside_the_input(fp32_bundle, tmp_path, capsys):
+    """Refused before any work, with or without --overwrite: the input's parent, the input itself, inside it."""
+    cases = [
+        (fp32_bundle.parent, f"--out {fp32_bundle.parent} contains the input --bundle {fp32_bundle}: expected an output "
+                             "outside it (replacing the output would delete the input)"),
+        (fp32_bundle, f"--out {fp32_bundle} is the input --bundle {fp32_bundle}: expected an output apart from its input"),
+        (fp32_bundle / "fp16", f"--out {fp32_bundle / 'fp16'} is inside the input --bundle {fp32_bundle}: expected an "
+                               "output outside it (writing the output would change the input)"),
+    ]
+    before = sorted(p.name for p in fp32_bundle.parent.iterdir())
+    for out, message in cases:
+        assert run_main(["--bundle", str(fp32_bundle), "--recipe", "fp16", "--out", str(out), "--overwrite", "--quiet"]) == 2
+        assert capsys.readouterr().err == f"error: {message}\n"
+        with pytest.raises(ValueError, match="expected an output"):
+            quantize_bundle(fp32_bundle, "fp16", out, overwrite=True, progress=False)
+    assert sorted(p.name for p in fp32_bundle.parent.iterdir()) == before
+    verify_bundle(fp32_bundle)
 
 
 def test_floor_failure_writes_nothing(session, tmp_path):

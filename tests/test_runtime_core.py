@@ -9,6 +9,7 @@ import diffusers
 import numpy as np
 import pytest
 import torch
+from conftest import write_fake_bundle
 
 from i2v_adapter.model import fsp as torch_fsp
 from i2v_adapter.pipeline import I2VPipeline, with_fsp
@@ -427,36 +428,7 @@ def test_runtime_pipeline_refuses_bad_input(pipes):
         runtime(make_test_card(128, 128), PROMPT, num_inference_steps=1, fsp=FSPConfig(enabled=False), noise=wrong, progress=False)
 
 
-# --- bundle glue (a hand-made bundle in the layout of i2v_core.manifest; models load lazily) ------
-
-
-def write_fake_bundle(root, cfg):
-    """Manifest, tokenizer and placeholder model files for `cfg`, hashes as `i2v_core.bundle` records them."""
-    import dataclasses
-    import json
-
-    from i2v_core.bundle import MANIFEST_NAME, SCHEMA_VERSION, bundle_files, file_record
-    from i2v_core.stages import stage_specs
-    from i2v_core.tokenizer import CLIPTokenizer
-
-    root.mkdir()
-    CLIPTokenizer.from_bpe_file().save_pretrained_files(root / "tokenizer")
-    stages = {}
-    for name, spec in stage_specs(cfg).items():
-        (root / f"{name}.onnx").write_bytes(b"placeholder " + name.encode())
-        stages[name] = {"io": spec.to_dict(), "targets": {"onnx": {"file": f"{name}.onnx", "extra_files": []}}}
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "preset": {"name": cfg.name, "config": cfg.to_dict()},
-        "stages": stages,
-        "scheduler": {"class_name": "DDIMScheduler", **cfg.scheduler.to_diffusers()},
-        "fsp": dataclasses.asdict(cfg.fsp),
-        "sampling": dataclasses.asdict(cfg.sampling),
-        "tokenizer": {"directory": "tokenizer"},
-        "files": {rel: file_record(root / rel) for rel in bundle_files(root)},
-    }
-    (root / MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
-    return root
+# --- bundle glue (conftest.write_fake_bundle: a hand-made bundle; models load lazily) ------------
 
 
 def test_pipeline_from_bundle_reads_specs_preset_and_files(tmp_path):
@@ -477,6 +449,21 @@ def test_pipeline_from_bundle_reads_specs_preset_and_files(tmp_path):
     with pytest.raises(BundleError, match="unet.onnx"):
         RuntimePipeline.from_bundle(bundle, "onnx")
 
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(num_inference_steps=0), "expected num_inference_steps >= 1, got 0"),
+    (dict(guidance_scale=float("nan")), "expected guidance_scale to be a finite number, got nan"),
+    (dict(guidance_scale=float("-inf")), "expected guidance_scale to be a finite number, got -inf"),
+    (dict(seed=-1), "expected seed in [0, 4294967295], got -1"),
+])
+def test_runtime_pipeline_refuses_bad_numbers_by_name(tmp_path, changes, message):
+    pytest.importorskip("onnxruntime")
+    bundle = write_fake_bundle(tmp_path / "bundle", get_preset("tiny"))
+    pipe = RuntimePipeline.from_bundle(bundle, verify=False)  # placeholder models: any stage call would fail
+    with pytest.raises(ValueError) as err:
+        pipe(make_test_card(128, 128), "a cat", progress=False, **changes)
+    assert str(err.value) == message
 
 
 def test_missing_runtime_is_a_clear_error(monkeypatch, tmp_path):

@@ -211,6 +211,12 @@ BAD_INPUTS = {  # case: (option changes, files to make under tmp_path for them, 
     "lcm steps": (dict(scheduler="lcm", num_inference_steps=60), r"expected num_inference_steps in \[1, 50\], got 60"),
     "fsp p": (dict(fsp_p=1.5), r"FSP mask_p must be in \[0, 1\], got 1.5"),
     "suffix": (dict(out="out/video.avi"), r"expected --out to end in .mp4, got 'video.avi'"),
+    "zero steps": (dict(num_inference_steps=0), r"^expected num_inference_steps >= 1, got 0$"),
+    "nan guidance": (dict(guidance_scale=float("nan")), r"^expected guidance_scale to be a finite number, got nan$"),
+    "inf guidance": (dict(guidance_scale=float("inf")), r"^expected guidance_scale to be a finite number, got inf$"),
+    "negative seed": (dict(seed=-1), r"^expected seed in \[0, 4294967295\], got -1$"),
+    "zero fps": (dict(fps=0), r"^expected fps >= 1, got 0$"),
+    "caption nan": (dict(overlay=TextOverlay("x", start=float("nan"))), r"expected text start to be a finite number of seconds, got nan"),
 }
 
 
@@ -222,6 +228,61 @@ def test_bad_input_is_one_clear_error_before_any_model(bundle, tmp_path, no_mode
     with pytest.raises((ValueError, FileNotFoundError), match=message):
         generate.generate(options(bundle, out, gif=True, **changes))
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+def test_output_inside_the_bundle_or_onto_an_input_is_refused(bundle, tmp_path, no_model_runs, capsys):
+    song = tmp_path / "song.mp4"
+    song.write_bytes(b"not overwritten")
+    cases = [
+        (bundle / "video.mp4", [], f"--out {bundle / 'video.mp4'} is inside the input --bundle {bundle}"),
+        (song, ["--music", str(song)], f"--out {song} is the input --music {song}"),
+    ]
+    for out, extra, message in cases:
+        argv = ["--bundle", str(bundle), "--test-card", "--prompt", "a ball", "--out", str(out), "--overwrite", "--quiet", *extra]
+        assert generate.main(argv) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}: expected an output")
+    assert song.read_bytes() == b"not overwritten" and not (bundle / "video.mp4").exists()
+
+
+CLI_NUMBERS = {  # flag and value: the one error line, naming the flag
+    ("--steps", "0"): "expected --steps >= 1, got 0",
+    ("--guidance", "nan"): "expected --guidance to be a finite number, got nan",
+    ("--guidance", "inf"): "expected --guidance to be a finite number, got inf",
+    ("--guidance", "-1"): "expected --guidance >= 0, got -1",
+    ("--fps", "0"): "expected --fps >= 1, got 0",
+    ("--seed", "-1"): "expected --seed in [0, 4294967295], got -1",
+    ("--seed", "4294967296"): "expected --seed in [0, 4294967295], got 4294967296",
+}
+
+
+@pytest.mark.parametrize("flag, value", list(CLI_NUMBERS))
+def test_cli_numbers_name_the_flag(bundle, tmp_path, no_model_runs, capsys, flag, value):
+    out = tmp_path / "video.mp4"
+    argv = ["--bundle", str(bundle), "--test-card", "--prompt", PROMPT, "--out", str(out), "--quiet", f"{flag}={value}"]
+    assert generate.main(argv) == 2
+    assert capsys.readouterr().err == f"error: {CLI_NUMBERS[flag, value]}\n"
+    assert not out.exists()
+
+
+def test_backend_defaults_to_the_bundles_own_target(bundle, tmp_path, no_model_runs):
+    """A TFLite-only bundle runs on LiteRT without --backend; a bundle with both keeps onnx."""
+    from i2v_core.bundle import bundle_files, file_record
+    from runtime_py.runners import LiteRTRunner
+
+    only = copy_bundle(bundle, tmp_path / "tflite-only")
+    manifest = json.loads((only / "manifest.json").read_text())
+    for record in manifest["stages"].values():
+        record["targets"].pop("onnx")
+    for path in only.glob("*.onnx"):
+        path.unlink()
+    manifest["targets"] = ["tflite"]
+    manifest["files"] = {rel: file_record(only / rel) for rel in bundle_files(only)}
+    (only / "manifest.json").write_text(json.dumps(manifest))
+    prep = generate.prepare(options(only, tmp_path / "v.mp4"))
+    assert isinstance(prep.pipe.runner.runner, LiteRTRunner)
+    assert isinstance(generate.prepare(options(bundle, tmp_path / "v.mp4")).pipe.runner.runner, OnnxRunner)
+    with pytest.raises(ValueError, match=r"stage 'text_encoder' has no 'onnx' model \(targets: \['tflite'\]\)"):
+        generate.prepare(options(only, tmp_path / "v.mp4", backend="onnx"))
 
 
 def test_over_long_prompt_can_be_truncated_with_a_warning(bundle, tmp_path, caplog):
@@ -313,6 +374,7 @@ def test_failure_while_writing_leaves_nothing(bundle, tmp_path, monkeypatch):
 def test_runtime_modules_import_no_torch():
     code = (
         "import sys\n"
+        # evaluation.verify is not here: it compares against PyTorch, in the evaluation layer
         "import runtime_py.generate, runtime_py.overlay, runtime_py.audio, runtime_py.metrics, runtime_py.report\n"
         "print(','.join(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
     )

@@ -162,6 +162,32 @@ def test_existing_report_is_refused(bundle, report_dir, capsys):
     assert "output already exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", "0", "expected --steps >= 1, got 0"),
+    ("--guidance", "nan", "expected --guidance to be a finite number, got nan"),
+    ("--seed", "-1", "expected --seed in [0, 4294967295], got -1"),
+])
+def test_numbers_name_the_flag(bundle, tmp_path, capsys, flag, value, message):
+    assert verify.main(["--bundle", str(bundle), "--out", str(tmp_path / "r"), f"{flag}={value}", "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "r").exists()
+
+
+def test_overwrite_keeps_a_user_folder_and_the_bundle(bundle, tmp_path, capsys):
+    user = tmp_path / "docs"
+    user.mkdir()
+    (user / "thesis.tex").write_text("keep")
+    assert verify.main(["--bundle", str(bundle), "--out", str(user), "--overwrite", "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: refusing to overwrite {user}: --overwrite replaces only a verify report folder this project wrote "
+        "(verify.json) or an empty folder, and this folder holds thesis.tex (no verify.json); nothing was deleted\n"
+    )
+    assert (user / "thesis.tex").read_text() == "keep"
+    for out, how in ((bundle.parent, "contains"), (bundle / "report", "is inside")):
+        assert verify.main(["--bundle", str(bundle), "--out", str(out), "--overwrite", "--quiet"]) == 2
+        assert capsys.readouterr().err.startswith(f"error: --out {out} {how} the input --bundle {bundle}: expected an output outside it")
+
+
 def test_json_ready_is_strict_json():
     assert json.dumps(json_ready({"a": np.float32(1.5), "b": [float("inf"), np.int64(3)], "c": np.bool_(True)})) == (
         '{"a": 1.5, "b": [null, 3], "c": true}'

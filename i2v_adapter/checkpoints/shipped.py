@@ -39,6 +39,7 @@ from i2v_adapter.model.adapter import (
 from i2v_adapter.model.components import build_components
 from i2v_core.config import PRESETS
 from i2v_core.media import atomic_output_dir
+from i2v_core.outputs import OutputKind
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 PARTS = ("vae", "unet", "adapter", "text_encoder")
 # The preset config the weights were trained with: they load only onto the same architecture.
 ARCHITECTURE_FILE = "preset.json"
+WEIGHTS_OUTPUT = OutputKind("weights folder", ARCHITECTURE_FILE)  # what --overwrite may replace
 _ARCHITECTURE_KEYS = ("unet", "motion", "vae", "text_encoder")
 
 
@@ -165,7 +167,7 @@ def load_shipped(components) -> None:
 
 def write_weights_folder(components, out: str | Path, *, overwrite: bool = False) -> Path:
     """Every part of `components` as float16 files in `out` (atomically), the layout `load_shipped` reads."""
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out, overwrite=overwrite, kind=WEIGHTS_OUTPUT) as tmp:
         for part in ("vae", "unet", "text_encoder"):
             save_module_weights(getattr(components, part), tmp / f"{part}.safetensors")
         adapter = {k: v.half() for k, v in i2v_adapter_state_dict(components.unet).items()}

@@ -31,8 +31,7 @@ public final class BundleCheck {
                 }
                 System.out.println(sb + "  targets " + m.targets(s.name));
             }
-            File tok = m.tokenizerDirectory();
-            ClipTokenizer tokenizer = ClipTokenizer.fromFiles(new File(tok, "vocab.json"), new File(tok, "merges.txt"));
+            ClipTokenizer tokenizer = ClipTokenizer.fromFiles(m.tokenizerFile("vocab.json"), m.tokenizerFile("merges.txt"));
             System.out.println("tokenizer: " + tokenizer.vocabSize() + " symbols");
             if (args.length == 2) {
                 System.out.println("ids: " + Arrays.toString(tokenizer.encode(args[1])));

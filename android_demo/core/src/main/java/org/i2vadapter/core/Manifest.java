@@ -19,6 +19,13 @@ import java.util.TreeSet;
  * the stage contract: which stages exist, their tensor shapes, the scheduler / FSP / sampling defaults,
  * the tokenizer folder, and the size and sha256 of every file ({@link #verifyFiles}).
  *
+ * <p>Paths: every path the manifest names (each stage target's file and extra files, chunk files, the
+ * tokenizer folder and files, calibration files, the {@code files} table itself) must be relative, without
+ * {@code ..}, stay inside the bundle once symlinks are resolved, and, for a file, be listed in the hashed
+ * {@code files} table ({@link #checkPaths}, run first by {@link #verifyFiles}). Files are opened only through
+ * {@link #bundleFile} ({@link ModelFile#path}, {@link #tokenizerFile}), which check exactly that: the same
+ * rules and messages as {@code i2v_core.bundle} in Python.
+ *
  * <p>Checks, each a {@link BundleException} naming what was expected and what was found: schema
  * version; the four required stages; every tensor shape positive; the shapes agreeing across stages
  * (UNet {@code sample (2, 4, F, h, w)} with F the preset's frames, the VAE latents {@code (1, 4, h, w)},
@@ -30,16 +37,22 @@ public final class Manifest {
     public static final List<String> REQUIRED_STAGES =
             Collections.unmodifiableList(Arrays.asList("text_encoder", "vae_encoder", "unet", "vae_decoder"));
     public static final int MAX_TOKENS = 77;
+    /** What readers open in the tokenizer folder. */
+    public static final List<String> TOKENIZER_FILES = Collections.unmodifiableList(Arrays.asList("vocab.json", "merges.txt"));
 
     /** One model file of a stage for one target; a chunked UNet has several, run in order. */
     public static final class ModelFile {
         public final String name;
+        /** The path as the manifest names it, relative to the bundle. */
         public final String file;
+        /** The file to open: checked inside the bundle and hashed ({@link #bundleFile}). */
+        public final File path;
         public final StageSpec spec;
 
-        ModelFile(String name, String file, StageSpec spec) {
+        ModelFile(String name, String file, File path, StageSpec spec) {
             this.name = name;
             this.file = file;
+            this.path = path;
             this.spec = spec;
         }
     }
@@ -187,11 +200,132 @@ public final class Manifest {
 
     // ---------------------------------------------------------------- files
 
+    /** Why {@code rel} is not a safe path inside the bundle (null: it is). */
+    private String escapeReason(String rel) throws BundleException {
+        if (rel.isEmpty()) {
+            return "is not a path: expected a non-empty relative path, found an empty string";
+        }
+        if (rel.startsWith("/") || new File(rel).isAbsolute() || rel.matches("^[A-Za-z]:.*")) {
+            return "is an absolute path: expected a path relative to the bundle";
+        }
+        if (rel.contains("\\")) {
+            return "contains a backslash: expected a POSIX path relative to the bundle";
+        }
+        if (Arrays.asList(rel.split("/")).contains("..")) {
+            return "points outside the bundle";
+        }
+        try {
+            String base = directory.getCanonicalPath();
+            String resolved = new File(directory, rel).getCanonicalPath();
+            if (!resolved.equals(base) && !resolved.startsWith(base + File.separator)) {
+                return "points outside the bundle (it resolves to " + resolved + ")";
+            }
+        } catch (IOException e) {
+            throw new BundleException("could not resolve " + what(rel) + " in bundle " + directory + ": " + e.getMessage(), e);
+        }
+        return null;
+    }
+
+    private static String what(String rel) {
+        return "'" + rel + "'";
+    }
+
     /**
-     * Check that the directory holds exactly the manifest's files with their sizes and sha256; list
-     * missing and unlisted files by name, and name the file and both hashes on a mismatch.
+     * {@code directory/rel} after checking that {@code rel} is relative, has no {@code ..} and stays inside
+     * the bundle once symlinks are resolved; a {@link BundleException} naming {@code what}, the path and why
+     * otherwise.
+     */
+    public File checkInside(String rel, String what) throws BundleException {
+        String reason = escapeReason(rel);
+        if (reason != null) {
+            throw new BundleException(what + " " + what(rel) + " " + reason);
+        }
+        return new File(directory, rel);
+    }
+
+    /** A bundle file the manifest names: inside the bundle ({@link #checkInside}) and in the hashed files table. */
+    public File bundleFile(String rel, String what) throws BundleException {
+        File file = checkInside(rel, what);
+        if (!Json.object(root.get("files"), "files").containsKey(rel)) {
+            throw new BundleException(what + " " + what(rel) + " is not in the manifest's hashed files table");
+        }
+        return file;
+    }
+
+    private static List<Object> listed(Map<String, Object> obj, String key, String what) {
+        Object v = obj.get(key);
+        return v == null ? new ArrayList<Object>() : Json.array(v, what);
+    }
+
+    /** The {@code file} and {@code extra_files} of a target entry or a chunk: inside the bundle and hashed. */
+    private void checkFiles(Map<String, Object> entry, String where) throws BundleException {
+        bundleFile(Json.string(Json.member(entry, "file", where), where + " file"), where + " file");
+        for (Object extra : listed(entry, "extra_files", where + " extra_files")) {
+            bundleFile(Json.string(extra, where + " extra file"), where + " extra file");
+        }
+    }
+
+    /**
+     * Every path the manifest names is inside the bundle and, for a file, in the files table; every files
+     * table entry is inside the bundle. A {@link BundleException} naming the first that is not, and why.
+     */
+    public void checkPaths() throws BundleException {
+        try {
+            checkAllPaths();
+        } catch (IllegalArgumentException e) { // a path that is not a string, a list that is not a list
+            throw new BundleException(FILE_NAME + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void checkAllPaths() throws BundleException {
+        Map<String, Object> stagesJson = Json.object(root.get("stages"), "stages");
+        for (String stage : stagesJson.keySet()) {
+            for (String target : targets(stage)) {
+                String where = "stage " + stage + " target " + target;
+                Map<String, Object> entry = targetEntry(stage, target);
+                checkFiles(entry, where);
+                for (Object c : listed(entry, "chunks", where + " chunks")) {
+                    Map<String, Object> chunk = Json.object(c, where + " chunk");
+                    checkFiles(chunk, where + " chunk " + Json.string(Json.member(chunk, "name", where + " chunk"), "chunk name"));
+                }
+            }
+        }
+        Object quantization = root.get("quantization");
+        if (quantization instanceof Map) {
+            Object calibration = Json.object(quantization, "quantization").get("calibration");
+            if (calibration instanceof Map) {
+                for (Object rel : listed(Json.object(calibration, "calibration"), "files", "calibration files")) {
+                    bundleFile(Json.string(rel, "calibration file"), "calibration file");
+                }
+            }
+        }
+        if (root.containsKey("tokenizer")) {
+            String folder = tokenizerFolder();
+            checkInside(folder, "tokenizer directory");
+            Map<String, Object> tok = Json.object(root.get("tokenizer"), "tokenizer");
+            for (Object item : listed(tok, "files", "tokenizer.files")) {
+                String rel = Json.string(item, "tokenizer file");
+                bundleFile(rel, "tokenizer file");
+                if (!rel.startsWith(folder + "/")) {
+                    throw new BundleException("tokenizer file " + what(rel) + " is not inside the tokenizer directory " + what(folder));
+                }
+            }
+            for (String name : TOKENIZER_FILES) {
+                tokenizerFile(name);
+            }
+        }
+        for (String rel : Json.object(root.get("files"), "files").keySet()) {
+            checkInside(rel, "files table entry");
+        }
+    }
+
+    /**
+     * Check the manifest's paths ({@link #checkPaths}), then that the directory holds exactly the manifest's
+     * files with their sizes and sha256; list missing and unlisted files by name, and name the file and both
+     * hashes on a mismatch.
      */
     public void verifyFiles() throws BundleException {
+        checkPaths();
         Map<String, Object> listed = Json.object(root.get("files"), "files");
         TreeSet<String> present = new TreeSet<>();
         collectFiles(directory, "", present);
@@ -304,10 +438,21 @@ public final class Manifest {
         return SamplingConfig.fromJson(defaults("sampling"));
     }
 
-    /** The tokenizer folder ({@code vocab.json}, {@code merges.txt}). */
-    public File tokenizerDirectory() {
+    private String tokenizerFolder() {
         Map<String, Object> tok = Json.object(Json.member(root, "tokenizer", FILE_NAME), "tokenizer");
-        return new File(directory, Json.string(Json.member(tok, "directory", "tokenizer"), "tokenizer.directory"));
+        return Json.string(Json.member(tok, "directory", "tokenizer"), "tokenizer.directory");
+    }
+
+    /** The tokenizer folder, checked inside the bundle ({@link #checkInside}). */
+    public File tokenizerDirectory() throws BundleException {
+        return checkInside(tokenizerFolder(), "tokenizer directory");
+    }
+
+    /** A file of the tokenizer folder ({@code vocab.json}, {@code merges.txt}), checked like {@link #bundleFile}. */
+    public File tokenizerFile(String name) throws BundleException {
+        String folder = tokenizerFolder();
+        checkInside(folder, "tokenizer directory");
+        return bundleFile(folder + "/" + name, "tokenizer file");
     }
 
     /** Targets a stage was exported for ({@code onnx}, {@code tflite}, ...). */
@@ -321,23 +466,30 @@ public final class Manifest {
      * or a chunked UNet's chunks, each with its own named inputs and outputs.
      */
     public List<ModelFile> modelFiles(String stage, String target) throws BundleException {
-        Map<String, Object> rec = Json.object(Json.object(root.get("stages"), "stages").get(stage), "stages." + stage);
-        Map<String, Object> targets = Json.object(Json.member(rec, "targets", "stages." + stage), "targets");
-        if (!targets.containsKey(target)) {
-            throw new BundleException("stage " + stage + " has no '" + target + "' export; it has " + targets.keySet());
-        }
-        Map<String, Object> entry = Json.object(targets.get(target), stage + "." + target);
+        Map<String, Object> entry = targetEntry(stage, target);
+        String where = "stage " + stage + " target " + target;
         List<ModelFile> out = new ArrayList<>();
         if (entry.containsKey("chunks")) {
             for (Object c : Json.array(entry.get("chunks"), stage + " chunks")) {
                 Map<String, Object> chunk = Json.object(c, stage + " chunk");
                 String name = Json.string(Json.member(chunk, "name", stage + " chunk"), "chunk name");
                 StageSpec spec = readSpec(name, Json.object(Json.member(chunk, "io", name), name + " io"));
-                out.add(new ModelFile(name, Json.string(Json.member(chunk, "file", name), name + " file"), spec));
+                String file = Json.string(Json.member(chunk, "file", name), name + " file");
+                out.add(new ModelFile(name, file, bundleFile(file, where + " chunk " + name + " file"), spec));
             }
         } else {
-            out.add(new ModelFile(stage, Json.string(Json.member(entry, "file", stage + "." + target), "file"), stage(stage)));
+            String file = Json.string(Json.member(entry, "file", stage + "." + target), "file");
+            out.add(new ModelFile(stage, file, bundleFile(file, where + " file"), stage(stage)));
         }
         return out;
+    }
+
+    private Map<String, Object> targetEntry(String stage, String target) throws BundleException {
+        Map<String, Object> rec = Json.object(Json.object(root.get("stages"), "stages").get(stage), "stages." + stage);
+        Map<String, Object> targets = Json.object(Json.member(rec, "targets", "stages." + stage), "targets");
+        if (!targets.containsKey(target)) {
+            throw new BundleException("stage " + stage + " has no '" + target + "' export; it has " + targets.keySet());
+        }
+        return Json.object(targets.get(target), stage + "." + target);
     }
 }

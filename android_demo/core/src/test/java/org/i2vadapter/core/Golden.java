@@ -7,6 +7,9 @@ import java.io.File;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -33,6 +36,22 @@ final class Golden {
 
     static File bundle() {
         return new File(dir(), "bundle");
+    }
+
+    /** A private copy of the golden bundle at {@code dst}, for tests that break it. */
+    static File copyBundle(Path dst) throws IOException {
+        Path src = bundle().toPath();
+        try (java.util.stream.Stream<Path> walk = Files.walk(src)) {
+            for (Path p : (Iterable<Path>) walk::iterator) {
+                Path q = dst.resolve(src.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(q);
+                } else {
+                    Files.copy(p, q, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        return dst.toFile();
     }
 
     static Map<String, Object> load(String name) throws IOException {

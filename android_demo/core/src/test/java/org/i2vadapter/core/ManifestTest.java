@@ -10,7 +10,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -126,25 +125,9 @@ class ManifestTest {
         assertEquals("stage unet has no 'onnx' export; it has [tflite]", target.getMessage());
     }
 
-    private File copyBundle() throws IOException {
-        File dst = tmp.resolve("bundle").toFile();
-        Path src = Golden.bundle().toPath();
-        try (java.util.stream.Stream<Path> walk = Files.walk(src)) {
-            for (Path p : (Iterable<Path>) walk::iterator) {
-                Path q = dst.toPath().resolve(src.relativize(p).toString());
-                if (Files.isDirectory(p)) {
-                    Files.createDirectories(q);
-                } else {
-                    Files.copy(p, q, StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
-        }
-        return dst;
-    }
-
     @Test
     void fileChecksNameTheFileAndBothHashes() throws Exception {
-        File dir = copyBundle();
+        File dir = Golden.copyBundle(tmp.resolve("bundle"));
         Manifest.load(dir).verifyFiles();
         File unet = new File(dir, "unet.tflite");
         byte[] bytes = Files.readAllBytes(unet.toPath());
@@ -182,9 +165,13 @@ class ManifestTest {
         second.put("io", Json.parse("{\"inputs\": [{\"name\": \"hidden\", \"shape\": [6, 8, 4, 4]}],"
                 + " \"outputs\": [{\"name\": \"noise_pred\", \"shape\": [2, 4, 3, 4, 4]}]}"));
         tflite.put("chunks", Arrays.asList(first, second));
+        Map<String, Object> hashed = (Map<String, Object>) root.get("files");
+        hashed.put("unet.chunk0.tflite", hashed.get("unet.tflite"));
+        hashed.put("unet.chunk1.tflite", hashed.get("unet.tflite"));
         List<Manifest.ModelFile> files = Manifest.fromJson(Golden.bundle(), root).modelFiles("unet", "tflite");
         assertEquals(2, files.size());
         assertEquals("unet.chunk1.tflite", files.get(1).file);
+        assertEquals(new File(Golden.bundle(), "unet.chunk1.tflite"), files.get(1).path);
         assertEquals(Arrays.asList("hidden"), files.get(1).spec.inputNames());
         assertFalse(files.get(0).spec.outputNames().contains("noise_pred"));
     }

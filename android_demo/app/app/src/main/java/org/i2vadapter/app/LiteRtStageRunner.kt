@@ -6,7 +6,6 @@ import com.google.ai.edge.litert.BuiltinNpuAcceleratorProvider
 import com.google.ai.edge.litert.CompiledModel
 import com.google.ai.edge.litert.Environment
 import com.google.ai.edge.litert.TensorBuffer
-import java.io.File
 import org.i2vadapter.core.Manifest
 import org.i2vadapter.core.StageRunner
 import org.i2vadapter.core.Tensor
@@ -119,7 +118,7 @@ class LiteRtStageRunner(
     }
 
     private fun compile(file: Manifest.ModelFile, accelerator: Accelerator): Compiled {
-        val path = File(manifest.directory(), file.file).absolutePath
+        val path = file.path.absolutePath // checked inside the bundle and hashed (Manifest.bundleFile)
         // CompiledModel.create(filePath, CompiledModel.Options(accelerator), env) (Model.kt; the NPU guide
         // https://developers.google.com/edge/litert/next/npu and the Kotlin guide's "Create CompiledModel").
         val model = CompiledModel.create(path, CompiledModel.Options(accelerator), env)

@@ -119,8 +119,7 @@ class MainActivity : ComponentActivity() {
             manifest.verifyFiles()
             verified.add(dir.absolutePath)
         }
-        val tok = manifest.tokenizerDirectory()
-        val tokenizer = ClipTokenizer.fromFiles(File(tok, "vocab.json"), File(tok, "merges.txt"))
+        val tokenizer = ClipTokenizer.fromFiles(manifest.tokenizerFile("vocab.json"), manifest.tokenizerFile("merges.txt"))
         val tokens = tokenizer.tokenize(text).size
         // As diffusers (and runtime_py) do, a long prompt is truncated; say so next to the progress.
         val note = if (tokens > ClipTokenizer.MAX_LENGTH - 2) "  (prompt cut to ${ClipTokenizer.MAX_LENGTH - 2} of $tokens tokens)" else ""
