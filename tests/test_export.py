@@ -497,7 +497,6 @@ def test_precision_exports_then_quantizes_and_leaves_only_the_bundle(tmp_path):
     ],
 )
 def test_precision_bad_input_is_one_error_and_writes_nothing(tmp_path, capsys, args, match):
-
     out = tmp_path / "q"
     assert main(["--target", "onnx", *args, "--out", str(out), "--quiet"]) == 2
     assert re.search(match, capsys.readouterr().err)
