@@ -39,6 +39,7 @@ from i2v_adapter.model.components import build_unet
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_core import parity as parity_lib
 from i2v_core.bundle import BUNDLE_OUTPUT, MANIFEST_NAME
+from i2v_core.cli import check_interrupted
 from i2v_core.config import AttentionVariant, ImageEncoderConfig, PresetConfig, get_preset, tiny_image_encoder
 from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest
 from i2v_core.measure import release_memory, usage
@@ -358,6 +359,7 @@ def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, o
             chunked_attention(chunk_mb) if chunk_mb else nullcontext():
         for name, job in jobs.items():
             for target in plan.targets:
+                check_interrupted()
                 done += 1
                 logger.info("[%d/%d] %s -> %s ...", done, total, name, target)
                 record = _export_one(job, target, bundle, plan.cfg)
