@@ -71,10 +71,12 @@ class Checkpoints:
     loras: tuple[tuple[Path, float], ...] = ()
     ip_adapter: Path | None = None  # IP-Adapter-Plus SD1.5 (content adapter) .safetensors
     image_encoder: Path | None = None  # CLIP vision folder for the content adapter
+    ip_projections: Path | None = None  # to_k_ip / to_v_ip split out of an official I2V-Adapter file
 
     @property
     def any(self) -> bool:
-        return bool(self.sd15 or self.motion_module or self.adapter or self.loras or self.ip_adapter or self.image_encoder)
+        return bool(self.sd15 or self.motion_module or self.adapter or self.loras or self.ip_adapter or self.image_encoder
+                    or self.ip_projections)
 
     def paths(self) -> dict[str, Path]:
         named = {
@@ -83,6 +85,7 @@ class Checkpoints:
             "adapter": self.adapter,
             "ip_adapter": self.ip_adapter,
             "image_encoder": self.image_encoder,
+            "ip_projections": self.ip_projections,
         }
         named.update({f"lora[{i}]": p for i, (p, _) in enumerate(self.loras)})
         return {k: v for k, v in named.items() if v is not None}
@@ -129,8 +132,8 @@ def resolve_config(options: ExportOptions) -> PresetConfig:
     changes = {"num_frames": options.frames, "height": options.height, "width": options.width}
     changes = {k: v for k, v in changes.items() if v is not None}
     ckpt = options.checkpoints
-    if (ckpt.ip_adapter or ckpt.image_encoder) and not options.content_adapter:
-        raise ValueError("--ip-adapter / --image-encoder are content-adapter weights: pass --content-adapter too")
+    if (ckpt.ip_adapter or ckpt.image_encoder or ckpt.ip_projections) and not options.content_adapter:
+        raise ValueError("--ip-adapter / --image-encoder / --ip-projections are content-adapter weights: pass --content-adapter too")
     if options.content_adapter and cfg.image_encoder is None:
         changes["image_encoder"] = tiny_image_encoder() if cfg.name == "tiny" else ImageEncoderConfig()
     return cfg.with_overrides(**changes, attention=AttentionVariant(options.attention))
@@ -228,6 +231,7 @@ def _load_components(cfg: PresetConfig, ckpt: Checkpoints, random_weights: bool)
         lora_scales=[s for _, s in ckpt.loras],
         ip_adapter=ckpt.ip_adapter,
         image_encoder=ckpt.image_encoder,
+        ip_projections=ckpt.ip_projections,
     )
 
 
