@@ -9,6 +9,6 @@
 Importing the package imports no torch; measurements run each row in a child process.
 """
 
-from i2v_core.cli import quiet_import_noise
+from i2v_core.cli import before_heavy_imports
 
-quiet_import_noise()  # before torch-using imports in the children: see i2v_core.cli.IMPORT_NOISE
+before_heavy_imports()  # before torch-using imports in the children: see i2v_core.cli.before_heavy_imports

@@ -119,14 +119,15 @@ def _export_in_child(options) -> None:
 
 
 def export_fp32(plan: BenchmarkPlan, work: Path, models: ModelSet) -> None:
-    """Export (or adopt `--bundle`) the fp32 bundle. If the targets cannot be exported together,
-    each is tried alone; one that still fails becomes the reason of its rows."""
+    """Export the fp32 bundle, or adopt `--bundle` (verified by `plan_benchmark`) under its own
+    precision. If the targets cannot be exported together, each is tried alone; one that still fails
+    becomes the reason of its rows."""
     if plan.options.bundle is not None:
-        bundle = Bundle(Path(plan.options.bundle), load_manifest(plan.options.bundle))
+        bundle = Bundle(Path(plan.options.bundle), plan.bundle_manifest)
         found = bundle.manifest["preset"]["name"]
         if found != plan.cfg.name:
             raise ValueError(f"--bundle {plan.options.bundle} holds preset {found!r}, expected {plan.cfg.name!r} (--preset)")
-        models.bundles["fp32"] = bundle
+        models.bundles[plan.bundle_precision] = bundle
         return
     targets = tuple(b for b in RUNTIME_BACKENDS if b in plan.backends)
     if not targets:
@@ -174,7 +175,7 @@ _QUANTIZE_ERRORS = (ValueError, RuntimeError, NotImplementedError, ImportError, 
 def quantize_all(plan: BenchmarkPlan, work: Path, models: ModelSet, progress=None) -> None:
     """One quantized bundle per non-fp32 precision through `quantize.api`, when it exists. A recipe
     that one target cannot run is retried per target, so the other target's rows still come."""
-    wanted = [p for p in plan.precisions if p != "fp32"]
+    wanted = [p for p in plan.precisions if p != "fp32" and p not in models.bundles]  # not the --bundle's own
     api = quantize_api() if wanted else None
     fp32 = models.bundles.get("fp32")  # quantize needs one bundle with every target
     for precision in wanted:

@@ -172,6 +172,7 @@ def _results(plan: BenchmarkPlan, rows: list[dict], models: ModelSet, estimate: 
             "preset": cfg.name, "backends": list(plan.backends), "precisions": list(plan.precisions),
             "stages": list(plan.stages), "threads": plan.threads, "warmup": plan.warmup, "repeats": plan.repeats,
             "steps": plan.steps, "spin": plan.options.spin, "bundle": str(plan.options.bundle) if plan.options.bundle else None,
+            "bundle_precision": plan.bundle_precision if plan.options.bundle else None,
             "seconds": round(time.perf_counter() - started["t0"], 1),
         },
         "preset": {"name": cfg.name, "frames": cfg.num_frames, "height": cfg.height, "width": cfg.width,
@@ -221,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0].split(": ", 1)[1])
     p.add_argument("--preset", default="tiny", help="tiny (default), mobile or sd15 (these need --allow-large)")
     p.add_argument("--backends", default=",".join(BACKENDS), help=f"comma-separated, from {', '.join(BACKENDS)} (default: all)")
-    p.add_argument("--precisions", default="fp32", help=f"comma-separated, from {', '.join(PRECISIONS)} (default: fp32)")
+    p.add_argument("--precisions", help=f"comma-separated, from {', '.join(PRECISIONS)} (default: fp32, or the --bundle's own precision)")
     p.add_argument("--stages", help="comma-separated stages (default: all of tiny; unet for mobile / sd15)")
     p.add_argument("--threads", type=int, help="threads for every backend (default: all cores)")
     p.add_argument("--warmup", type=int, help="untimed calls before timing (default: 2 tiny, 0 large)")
@@ -230,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spin", action="store_true",
                    help="let idle threads busy-wait (OpenMP / onnxruntime defaults); default: passive, for shared machines")
     p.add_argument("--no-adapter-cost", action="store_true", help="skip the base / naive / fused UNet comparison")
-    p.add_argument("--bundle", type=Path, help="reuse this fp32 bundle instead of exporting one")
+    p.add_argument("--bundle", type=Path,
+                   help="measure this bundle (verified against its manifest's hashes, reported under its manifest's precision) instead of exporting one")
     p.add_argument("--allow-large", action="store_true", help="allow mobile / sd15 (minutes, 12-20 GB of memory)")
     p.add_argument("--out", type=Path, required=True, help="output folder (results.json, report.md, plots/, work/)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -240,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def options_from_args(args: argparse.Namespace) -> BenchmarkOptions:
     return BenchmarkOptions(
-        out=args.out, preset=args.preset, backends=_csv(args.backends) or (), precisions=_csv(args.precisions) or (),
+        out=args.out, preset=args.preset, backends=_csv(args.backends) or (), precisions=_csv(args.precisions),
         stages=_csv(args.stages), threads=args.threads, warmup=args.warmup, repeats=args.repeats, steps=args.steps,
         adapter_cost=not args.no_adapter_cost, bundle=args.bundle, allow_large=args.allow_large, overwrite=args.overwrite, spin=args.spin,
     )

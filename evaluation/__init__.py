@@ -6,6 +6,6 @@ and measure videos. Not imported by the library.
 - `evaluation.clip_score`: CLIP image-embedding consistency of a video with its first frame.
 """
 
-from i2v_core.cli import quiet_import_noise
+from i2v_core.cli import before_heavy_imports
 
-quiet_import_noise()  # before torch-using imports: see i2v_core.cli.IMPORT_NOISE
+before_heavy_imports()  # before torch-using imports: see i2v_core.cli.before_heavy_imports

@@ -9,6 +9,6 @@
 The bundle format itself (files, hashes, manifest, parity gate, runners) is `i2v_core`'s.
 """
 
-from i2v_core.cli import quiet_import_noise
+from i2v_core.cli import before_heavy_imports
 
-quiet_import_noise()  # before torch-using imports: see i2v_core.cli.IMPORT_NOISE
+before_heavy_imports()  # before torch-using imports: see i2v_core.cli.before_heavy_imports

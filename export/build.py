@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the IP-Adapter-Plus content adapter: an image_encoder stage, and image_embeds into the UNet")
     p.add_argument("--ip-adapter", type=Path, help="IP-Adapter-Plus SD1.5 weights (.safetensors; with --content-adapter)")
     p.add_argument("--image-encoder", type=Path, help="CLIP vision encoder folder (with --content-adapter)")
+    p.add_argument("--ip-projections", type=Path,
+                   help="IP-Adapter to_k_ip / to_v_ip split out of an official I2V-Adapter file by "
+                   "`python -m i2v_adapter.checkpoints.convert` (.ip-adapter-projections.safetensors; with --content-adapter)")
     p.add_argument("--precision", default="fp32",
                    help="fp32 (default) or a quantize recipe (fp16, int8-weight-only, int8-dynamic, w8a16, int8-static, "
                    "or a recipe .json): export fp32, then `quantize.run` it into --out (see quantize/)")
@@ -91,6 +94,7 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
             loras=tuple(parse_lora(s) for s in args.lora),
             ip_adapter=args.ip_adapter,
             image_encoder=args.image_encoder,
+            ip_projections=args.ip_projections,
         ),
         content_adapter=args.content_adapter,
         decompose_groupnorm=args.decompose_groupnorm,

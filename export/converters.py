@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from i2v_core.bundle import EXTENSIONS
+from i2v_core.cli import check_interrupted
 from i2v_core.runners import TFLITE_SIGNATURE
 from i2v_core.stages import StageSpec
 
@@ -106,6 +107,7 @@ def export_onnx(
             do_constant_folding=True,
             dynamo=False,
         )
+    check_interrupted()
     nbytes = weight_bytes(module)
     large = nbytes >= SIZE_LIMIT_BYTES if external_data is None else external_data
     if nbytes >= SLIM_MAX_BYTES and not large:
@@ -114,6 +116,7 @@ def export_onnx(
         raw.replace(path)
         return [path]
     model = onnxslim.slim(str(raw))
+    check_interrupted()
     if model is None:
         raise RuntimeError(f"onnxslim could not simplify {spec.name}'s graph")
     raw.unlink()
@@ -167,7 +170,9 @@ def export_tflite(
     wrapped = _NamedOutputs(module, spec.output_names).eval()
     with _quiet_tracing(), _litert_progress(progress):
         edge = litert_torch.convert(wrapped, sample_kwargs=dict(zip(spec.input_names, args)))
+        check_interrupted()  # litert-torch can swallow Ctrl-C (raised in a gc callback): honour it here
         edge.export(str(path))
+    check_interrupted()
     logger.debug("%s: TFLite signature %r", spec.name, TFLITE_SIGNATURE)
     return [path]
 

@@ -39,6 +39,7 @@ from i2v_adapter.model.components import build_unet
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_core import parity as parity_lib
 from i2v_core.bundle import BUNDLE_OUTPUT, MANIFEST_NAME
+from i2v_core.cli import check_interrupted
 from i2v_core.config import AttentionVariant, ImageEncoderConfig, PresetConfig, get_preset, tiny_image_encoder
 from i2v_core.manifest import StageRecord, TargetRecord, build_manifest, write_manifest
 from i2v_core.measure import release_memory, usage
@@ -70,10 +71,12 @@ class Checkpoints:
     loras: tuple[tuple[Path, float], ...] = ()
     ip_adapter: Path | None = None  # IP-Adapter-Plus SD1.5 (content adapter) .safetensors
     image_encoder: Path | None = None  # CLIP vision folder for the content adapter
+    ip_projections: Path | None = None  # to_k_ip / to_v_ip split out of an official I2V-Adapter file
 
     @property
     def any(self) -> bool:
-        return bool(self.sd15 or self.motion_module or self.adapter or self.loras or self.ip_adapter or self.image_encoder)
+        return bool(self.sd15 or self.motion_module or self.adapter or self.loras or self.ip_adapter or self.image_encoder
+                    or self.ip_projections)
 
     def paths(self) -> dict[str, Path]:
         named = {
@@ -82,6 +85,7 @@ class Checkpoints:
             "adapter": self.adapter,
             "ip_adapter": self.ip_adapter,
             "image_encoder": self.image_encoder,
+            "ip_projections": self.ip_projections,
         }
         named.update({f"lora[{i}]": p for i, (p, _) in enumerate(self.loras)})
         return {k: v for k, v in named.items() if v is not None}
@@ -128,8 +132,8 @@ def resolve_config(options: ExportOptions) -> PresetConfig:
     changes = {"num_frames": options.frames, "height": options.height, "width": options.width}
     changes = {k: v for k, v in changes.items() if v is not None}
     ckpt = options.checkpoints
-    if (ckpt.ip_adapter or ckpt.image_encoder) and not options.content_adapter:
-        raise ValueError("--ip-adapter / --image-encoder are content-adapter weights: pass --content-adapter too")
+    if (ckpt.ip_adapter or ckpt.image_encoder or ckpt.ip_projections) and not options.content_adapter:
+        raise ValueError("--ip-adapter / --image-encoder / --ip-projections are content-adapter weights: pass --content-adapter too")
     if options.content_adapter and cfg.image_encoder is None:
         changes["image_encoder"] = tiny_image_encoder() if cfg.name == "tiny" else ImageEncoderConfig()
     return cfg.with_overrides(**changes, attention=AttentionVariant(options.attention))
@@ -227,6 +231,7 @@ def _load_components(cfg: PresetConfig, ckpt: Checkpoints, random_weights: bool)
         lora_scales=[s for _, s in ckpt.loras],
         ip_adapter=ckpt.ip_adapter,
         image_encoder=ckpt.image_encoder,
+        ip_projections=ckpt.ip_projections,
     )
 
 
@@ -358,6 +363,7 @@ def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, o
             chunked_attention(chunk_mb) if chunk_mb else nullcontext():
         for name, job in jobs.items():
             for target in plan.targets:
+                check_interrupted()
                 done += 1
                 logger.info("[%d/%d] %s -> %s ...", done, total, name, target)
                 record = _export_one(job, target, bundle, plan.cfg)

@@ -12,9 +12,9 @@ The torch-free parts (config, stage contract, tokenizer, media) live in `i2v_cor
 """
 
 from i2v_core import __version__
-from i2v_core.cli import quiet_import_noise
+from i2v_core.cli import before_heavy_imports
 
-quiet_import_noise()  # before diffusers is imported: see i2v_core.cli.IMPORT_NOISE
+before_heavy_imports()  # before diffusers is imported: see i2v_core.cli.before_heavy_imports
 
 __all__ = ["__version__"]
 

@@ -11,6 +11,14 @@ temporary file. An existing target is refused with `FileExistsError` unless `ove
 steps (bundle export, reports). An existing folder is replaced only if it is empty or an output of
 the step's own kind (`i2v_core.outputs.OutputKind`): a folder the project did not write is never
 deleted.
+
+A process killed outright (SIGKILL, power loss) cannot remove its temporary folder
+(`.NAME.1a2b3c4d.tmp`). The next `atomic_output_dir` into the same parent removes such folders once
+they are an hour old and no running writer holds them (each writer holds a lock on its own folder);
+where it cannot tell or cannot remove one, it names it in a warning. Only names of exactly that
+pattern are touched. Before its final rename, every writer checks for an interrupt a library may
+have swallowed (`i2v_core.cli.check_interrupted`), and a user-fixable `OSError` (full disk,
+read-only, permissions) names the output path rather than the temporary one.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +38,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from i2v_core.cli import check_interrupted
+from i2v_core.errors import is_user_os_error
 from i2v_core.outputs import OutputKind, check_replaceable
 from i2v_core.preprocess import check_rgb_uint8
 
@@ -100,9 +112,11 @@ def atomic_output_path(path: str | os.PathLike, overwrite: bool = False) -> Iter
         yield tmp
         _fsync_file(tmp)
         _refuse_existing(target, overwrite)
+        check_interrupted()
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        _raise_naming_output(err, tmp, target)
         raise
 
 
@@ -131,9 +145,11 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False, *, kind:
     if target.exists():
         check_replaceable(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temp_dirs(target.parent)
     token = secrets.token_hex(4)
     tmp = target.with_name(f".{target.name}.{token}.tmp")
     tmp.mkdir()
+    lock = _hold(tmp)
     try:
         yield tmp
         for file in (p for p in tmp.rglob("*") if p.is_file() and not p.is_symlink()):
@@ -141,10 +157,15 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False, *, kind:
         _refuse_existing(target, overwrite)
         if target.exists():
             check_replaceable(target, kind)
+        check_interrupted()
         _swap_dir_into_place(tmp, target, target.with_name(f".{target.name}.{token}.old"))
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        _raise_naming_output(err, tmp, target)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def _swap_dir_into_place(tmp: Path, target: Path, old: Path) -> None:
@@ -158,6 +179,97 @@ def _swap_dir_into_place(tmp: Path, target: Path, old: Path) -> None:
         os.rename(old, target)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _raise_naming_output(err: BaseException, tmp: Path, target: Path) -> None:
+    """Re-raise a user-fixable `OSError` about the temporary path (or about no path, as a failed
+    `write` reports a full disk) as the same error about the output path; others are left alone."""
+    if not is_user_os_error(err):
+        return
+    filename = err.filename
+    if filename is None:
+        named = target
+    else:
+        try:
+            named = target / Path(os.fsdecode(filename)).relative_to(tmp)
+        except (TypeError, ValueError):
+            return  # about another path (an input): already named
+    raise OSError(err.errno, err.strerror, str(named)) from err
+
+
+# `atomic_output_dir`'s temporary folders, exactly: `.NAME.<8 hex digits>.tmp`.
+TEMP_DIR_PATTERN = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+STALE_AFTER_SECONDS = 3600.0
+
+
+def _lock(fd: int, blocking: bool) -> bool | None:
+    """flock `fd`: True when held, False when another process holds it, None when this platform or
+    file system cannot lock."""
+    try:
+        import fcntl  # deferred: POSIX only
+    except ImportError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
+def _hold(folder: Path) -> int | None:
+    """Lock `folder` for as long as the returned descriptor is open (None: cannot lock here), so a
+    sweep in another process leaves a live temporary folder alone."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    if _lock(fd, blocking=False):
+        return fd
+    os.close(fd)
+    return None
+
+
+def sweep_stale_temp_dirs(parent: str | os.PathLike, *, max_age: float = STALE_AFTER_SECONDS) -> list[Path]:
+    """Remove `atomic_output_dir` temporary folders in `parent` (`TEMP_DIR_PATTERN`, real folders,
+    not symlinks) unchanged for `max_age` seconds and held by no running writer; return them.
+    One that may be in use (no locks here) or cannot be removed is named in a warning instead.
+    Nothing else in `parent` is touched."""
+    removed, kept = [], []
+    now = time.time()
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not TEMP_DIR_PATTERN.match(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < max_age:
+                continue
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue  # gone meanwhile
+        try:
+            held = _lock(fd, blocking=False)
+            if held:
+                shutil.rmtree(entry.path)
+                removed.append(Path(entry.path))
+            elif held is None:
+                kept.append(entry.path)
+        except OSError as err:
+            kept.append(f"{entry.path} ({err.strerror})")
+        finally:
+            os.close(fd)
+    if removed:
+        logger.info("removed %d stale temporary folders of interrupted runs: %s", len(removed), ", ".join(map(str, removed)))
+    if kept:
+        logger.warning(
+            "stale temporary folders of interrupted runs, over %.0f min old (remove them if no run is writing "
+            "there): %s", max_age / 60, ", ".join(kept),
+        )
+    return removed
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,6 +7,6 @@ the reference pipeline, measured against the fp32 PyTorch stages. See `quantize/
 - `python -m quantize.run`, `python -m quantize.sensitivity`: the CLIs.
 """
 
-from i2v_core.cli import quiet_import_noise
+from i2v_core.cli import before_heavy_imports
 
-quiet_import_noise()  # before torch-using imports: see i2v_core.cli.IMPORT_NOISE
+before_heavy_imports()  # before torch-using imports: see i2v_core.cli.before_heavy_imports

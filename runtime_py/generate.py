@@ -4,10 +4,11 @@
         --text "Hello" --music track.wav --out video.mp4
 
 Everything that can be wrong with the inputs is checked before any model runs: the bundle's files
-against the manifest's sha256, the image (readable, an accepted mode) fitted to the contract's
-size and checked against the `vae_encoder` input spec, the prompts' token counts against the
-`text_encoder` input, the scheduler and step count, the caption's time window, the music (decoded
-once, here), and the output paths. Outputs are written atomically: a failure leaves nothing at
+against the manifest's sha256, every stage file loaded and its declared inputs and outputs checked
+against the manifest's stage contract, the image (readable, an accepted mode) fitted to the
+contract's size and checked against the `vae_encoder` input spec, the prompts' token counts against
+the `text_encoder` input, the scheduler and step count, the caption (its time window, its font
+loaded, drawn once), the music (decoded once, here), and the output paths. Outputs are written atomically: a failure leaves nothing at
 `--out`, and an existing file is replaced only with `--overwrite`.
 
 Prompts longer than the text encoder's 75 tokens are an error by default; `--truncate-prompt` cuts
@@ -31,7 +32,7 @@ from i2v_core.outputs import check_separate
 from i2v_core.preprocess import image_to_unit_range
 from i2v_core.tokenizer import check_prompt_lengths
 from runtime_py.audio import load_music
-from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay
+from runtime_py.overlay import POSITIONS, TextOverlay, apply_overlay, render_text_layer
 from runtime_py.pipeline import RuntimePipeline
 from runtime_py.schedulers import SCHEDULERS
 
@@ -173,6 +174,8 @@ def prepare(options: GenerateOptions) -> Prepared:
     duration = pipe.config.num_frames / fps
     if options.overlay is not None:
         options.overlay.verify(duration)
+        height, width = pipe.image_size
+        render_text_layer(options.overlay, width, height)  # drawn once here: a font problem shows before any model
     audio = None
     if options.music is not None:
         audio = load_music(options.music, duration, sample_rate=options.music_rate)

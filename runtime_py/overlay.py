@@ -62,8 +62,16 @@ class TextOverlay:
             raise ValueError(f"text starts at {self.start} s, but the video lasts {duration:g} s: expected start < {duration:g}")
         if self.size is not None and self.size < MIN_FONT_PX:
             raise ValueError(f"expected a text size >= {MIN_FONT_PX} px, got {self.size}")
-        if self.font is not None and not Path(self.font).is_file():
-            raise FileNotFoundError(f"font file not found: {self.font}")
+        if self.font is not None:
+            if not Path(self.font).is_file():
+                raise FileNotFoundError(f"font file not found: {self.font}")
+            try:
+                ImageFont.truetype(self.font, self.size or MIN_FONT_PX)
+            except OSError as err:  # Pillow's "unknown file format" and friends
+                raise ValueError(
+                    f"font file {self.font} cannot be read as a font: expected a TrueType or OpenType file "
+                    f"(.ttf, .otf) ({err})"
+                ) from err
 
     def opacity(self, num_frames: int, fps: float) -> np.ndarray:
         """`(F,)` float in [0, 1]: the caption's opacity on each frame (see the module doc)."""

@@ -58,14 +58,38 @@ def copy_bundle(source: Path, dest: Path) -> Path:
     return Path(shutil.copytree(source, dest))
 
 
+def write_stand_in_onnx(path: Path, spec) -> Path:
+    """An ONNX model with `spec`'s inputs and outputs (names, shapes, dtypes) whose outputs are zeros:
+    it loads and passes the runtime's contract check, and computes nothing."""
+    import onnx  # deferred: only the tests that build a hand-made bundle need it
+    from onnx import TensorProto, helper
+
+    types = {"float32": TensorProto.FLOAT, "int32": TensorProto.INT32}
+    nodes, initializers = [], []
+    for t in spec.outputs:
+        initializers.append(helper.make_tensor(f"{t.name}_shape", TensorProto.INT64, [len(t.shape)], list(t.shape)))
+        nodes.append(helper.make_node("ConstantOfShape", [f"{t.name}_shape"], [t.name]))
+    graph = helper.make_graph(
+        nodes, spec.name,
+        [helper.make_tensor_value_info(t.name, types[t.dtype], list(t.shape)) for t in spec.inputs],
+        [helper.make_tensor_value_info(t.name, types[t.dtype], list(t.shape)) for t in spec.outputs],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
 def write_fake_bundle(root, cfg):
-    """A hand-made bundle in the layout of `i2v_core.manifest`: manifest, tokenizer and placeholder
-    model files for `cfg` (the runtime loads models lazily), hashes as `i2v_core.bundle` records them."""
+    """A hand-made bundle in the layout of `i2v_core.manifest`: manifest, tokenizer and stand-in model
+    files for `cfg` (right names, shapes and dtypes, zero outputs: `write_stand_in_onnx`), hashes as
+    `i2v_core.bundle` records them."""
     root.mkdir()
     CLIPTokenizer.from_bpe_file().save_pretrained_files(root / "tokenizer")
     stages = {}
     for name, spec in stage_specs(cfg).items():
-        (root / f"{name}.onnx").write_bytes(b"placeholder " + name.encode())
+        write_stand_in_onnx(root / f"{name}.onnx", spec)
         stages[name] = {"io": spec.to_dict(), "targets": {"onnx": {"file": f"{name}.onnx", "extra_files": []}}}
     manifest = {
         "schema_version": SCHEMA_VERSION,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import copy_bundle
 
 from benchmarks import derive
 from benchmarks.bundles import QUANTIZE_MISSING, Bundle, ModelSet, quantize_all
@@ -18,6 +20,7 @@ from benchmarks.estimate import count_onnx, count_stages, count_torch, estimate_
 from benchmarks.litert_output import BenchmarkOutputError, parse_benchmark_output
 from benchmarks.options import BenchmarkOptions, plan_benchmark
 from benchmarks.results import SCHEMA, load_results
+from benchmarks.run import main as run_main
 from benchmarks.run import run_benchmark
 from benchmarks.stats import LatencyStats
 from i2v_core.config import get_preset
@@ -135,6 +138,55 @@ def test_plan_refuses_bad_input(tmp_path):
     for out, how in ((tmp_path, "contains"), (bundle / "bench", "is inside")):
         with pytest.raises(ValueError, match=f"^--out {out} {how} the input --bundle {bundle}"):
             plan_benchmark(BenchmarkOptions(out=out, bundle=bundle, overwrite=True), 2)
+
+
+def test_a_tampered_bundle_is_refused_with_the_file_named(tiny_bundle, tmp_path, capsys):
+    bundle = copy_bundle(tiny_bundle, tmp_path / "bundle")
+    data = bytearray((bundle / "vae_decoder.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (bundle / "vae_decoder.onnx").write_bytes(bytes(data))
+    out = tmp_path / "bench"
+    assert run_main(["--bundle", str(bundle), "--stages", "vae_decoder", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        rf"error: {re.escape(str(bundle / 'vae_decoder.onnx'))}: sha256 mismatch: manifest has [0-9a-f]{{64}}, "
+        r"file has [0-9a-f]{64}\n", err), err
+    assert not out.exists()
+
+
+def _relabelled(tiny_bundle, dest: Path, precision: str) -> Path:
+    bundle = copy_bundle(tiny_bundle, dest)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["precision"] = precision  # the manifest is not in its own hashed table: still verifies
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    return bundle
+
+
+def test_a_given_bundle_is_reported_under_its_manifests_precision(tiny_bundle, tmp_path):
+    """It used to be labelled fp32 whatever it held (an int8 bundle benchmarked as fp32)."""
+    bundle = _relabelled(tiny_bundle, tmp_path / "bundle", "int8-weight-only")
+    options = BenchmarkOptions(out=tmp_path / "bench", bundle=bundle, stages=RUN_STAGES, backends=("onnx", "tflite"),
+                               warmup=0, repeats=1, threads=1, adapter_cost=False)
+    results = run_benchmark(options)
+    rows = {(r["stage"], r["backend"], r["precision"]): r["status"] for r in results["rows"]}
+    assert rows == {("vae_decoder", "onnx", "int8-weight-only"): "ok", ("vae_decoder", "tflite", "int8-weight-only"): "ok"}
+    assert results["settings"]["precisions"] == ["int8-weight-only"]
+    assert results["settings"]["bundle_precision"] == "int8-weight-only"
+    assert results["bundles"] == {"int8-weight-only": str(bundle)}
+    assert "| int8-weight-only | `vae_decoder` | onnx |" in (tmp_path / "bench" / "report.md").read_text()
+
+
+def test_a_quantized_bundle_is_not_measured_as_another_precision(tiny_bundle, tmp_path):
+    bundle = _relabelled(tiny_bundle, tmp_path / "bundle", "int8-weight-only")
+    with pytest.raises(ValueError) as err:
+        plan_benchmark(BenchmarkOptions(out=tmp_path / "bench", bundle=bundle, precisions=("fp32", "int8-weight-only")), 2)
+    assert str(err.value) == (
+        f"--bundle {bundle} has precision int8-weight-only (its manifest's), so it is measured as int8-weight-only "
+        "only; --precisions asks for ['fp32'] too: pass --precisions int8-weight-only, or an fp32 bundle to quantize "
+        "the others from"
+    )
+    plan = plan_benchmark(BenchmarkOptions(out=tmp_path / "bench", bundle=tiny_bundle, precisions=("fp32", "fp16")), 2)
+    assert (plan.precisions, plan.bundle_precision) == (("fp32", "fp16"), "fp32")  # fp32: the others quantized from it
 
 
 def test_quantize_all_without_quantize_reports_not_available(tmp_path, monkeypatch):

@@ -438,6 +438,94 @@ def test_ip_adapter_plus_original_layout_loads(cfg, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
+# An official I2V-Adapter file that holds more than the adapter
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ip_cfg(cfg):
+    return cfg.with_overrides(image_encoder=tiny_image_encoder())
+
+
+@pytest.fixture(scope="module")
+def mixed_official(ip_cfg, trained_unet, motion, spatial_unet):
+    """What the official code saves from its UNet: the adapter, the IP-Adapter projections of every
+    cross-attention (`<layer>.attn2.to_k_ip.weight`), the motion modules (AnimateDiff layout) and the
+    spatial UNet, all under a training wrapper's `module.` prefix."""
+    g = torch.Generator().manual_seed(21)
+    projections = {}
+    source = build_unet(ip_cfg)
+    for name in ip_adapter_layer_names(ip_cfg):
+        for which in ("to_k_ip", "to_v_ip"):
+            shape = getattr(source.get_submodule(name).processor, which)[0].weight.shape
+            projections[f"{name}.{which}.weight"] = torch.randn(shape, generator=g)
+    parts = {
+        "adapter": i2v_adapter_state_dict(trained_unet),
+        "projections": projections,
+        "motion": motion_diffusers_to_original(motion.state_dict()),
+        "spatial": spatial_unet.state_dict(),
+    }
+    state = {f"module.{k}": v for part in parts.values() for k, v in part.items()}
+    return state, parts
+
+
+def test_a_mixed_official_file_is_refused_naming_its_parts(mixed_official, cfg, tmp_path):
+    state, parts = mixed_official
+    path = save_safetensors(state, tmp_path / "i2v_module.safetensors")
+    out = tmp_path / "i2v_module.adapter.safetensors"
+    with pytest.raises(CheckpointError) as err:
+        load_adapter_weights(build_unet(cfg), path)
+    assert str(err.value) == (
+        f"{path} holds the I2V-Adapter's {len(parts['adapter'])} tensors, and also "
+        f"{len(parts['projections'])} IP-Adapter projection tensors (attn2.to_k_ip / to_v_ip) and "
+        f"{len(parts['motion'])} motion-module tensors and {len(parts['spatial'])} spatial UNet tensors: split them "
+        f"out with python -m i2v_adapter.checkpoints.convert {path} {out}, then pass {out} with --adapter, "
+        f"{tmp_path / 'i2v_module.adapter.ip-adapter-projections.safetensors'} with --ip-projections (with "
+        "--content-adapter and --ip-adapter, whose projections they replace), "
+        f"{tmp_path / 'i2v_module.adapter.motion-module.safetensors'} with --motion-module; the spatial UNet tensors "
+        "are not written: the spatial UNet comes from the SD1.5 folder (--sd15)"
+    )
+
+
+def test_a_mixed_official_file_converts_into_parts_that_load(mixed_official, ip_cfg, cfg, trained_unet, motion,
+                                                             tmp_path, capsys):
+    state, parts = mixed_official
+    pth = tmp_path / "i2v_module.pth"
+    torch.save({"state_dict": state}, pth)
+    out = tmp_path / "i2v.safetensors"
+    assert convert_main([str(pth), str(out)]) == 0
+    params = sum(v.numel() for v in parts["adapter"].values())
+    ip_file, mm_file = tmp_path / "i2v.ip-adapter-projections.safetensors", tmp_path / "i2v.motion-module.safetensors"
+    assert capsys.readouterr().out.splitlines() == [
+        f"converted i2v-adapter: {len(parts['adapter'])} tensors, {params:,} parameters -> {out}",
+        f"  also {len(parts['projections'])} IP-Adapter projection tensors (attn2.to_k_ip / to_v_ip) -> {ip_file}: "
+        "load it with --ip-projections (with --content-adapter and --ip-adapter, whose projections they replace)",
+        f"  also {len(parts['motion'])} motion-module tensors -> {mm_file}: load it with --motion-module",
+        f"  also {len(parts['spatial'])} spatial UNet tensors, not written: the spatial UNet comes from the SD1.5 "
+        "folder (--sd15)",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([pth.name, out.name, ip_file.name, mm_file.name])
+
+    # The adapter file loads alone; the motion module through the motion-module loader; the
+    # projections over the content adapter, every to_k_ip / to_v_ip as the official file had it.
+    fresh = build_unet(cfg)
+    load_adapter_weights(fresh, out)
+    assert torch.equal(_run(fresh, cfg), _run(trained_unet, cfg))
+    _assert_same_state(load_motion_adapter(mm_file, cfg), motion)
+    unet = load_unet(ip_cfg, motion_adapter=motion, i2v_adapter=out, ip_projections=ip_file)
+    for key, value in parts["projections"].items():
+        layer, which = key.rsplit(".", 2)[0], key.split(".")[-2]
+        assert torch.equal(getattr(unet.get_submodule(layer).processor, which)[0].weight, value), key
+    # Every output is refused before any is written, unless --overwrite.
+    assert convert_main([str(pth), str(out)]) == 2
+    assert f"output already exists: {out}" in capsys.readouterr().err
+    out.unlink()
+    assert convert_main([str(pth), str(out)]) == 2
+    assert f"output already exists: {ip_file}" in capsys.readouterr().err and not out.exists()
+    assert convert_main([str(pth), str(out), "--overwrite"]) == 0
+
+
+# --------------------------------------------------------------------------------------------------
 # Everything together
 # --------------------------------------------------------------------------------------------------
 

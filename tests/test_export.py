@@ -226,6 +226,41 @@ def test_interrupted_cli_leaves_no_bundle(tmp_path):
     _no_leftovers(out)
 
 
+# Lines the native libraries (absl, TensorFlow, XNNPACK) write to stderr themselves, outside Python.
+NATIVE_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} |INFO: Created TensorFlow Lite)")
+
+
+@pytest.mark.parametrize("when", ["while importing", "during the first TFLite conversion"])
+def test_ctrl_c_ends_a_tflite_export_with_one_line(tmp_path, when):
+    """SIGINT is honoured wherever it lands: in the imports (which would print a traceback from
+    inside a library) and inside litert-torch's conversion (which used to swallow it and export to
+    the end): exit 130, the one line `interrupted`, no bundle and no temporary folder."""
+    out = tmp_path / "X"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "export.build", "--target", "tflite", "--stages", "vae_decoder", "--out", str(out), "--quiet"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        if when == "while importing":
+            time.sleep(2.0)
+        else:
+            deadline = time.monotonic() + 120
+            while not any(p.name.startswith(".X.") for p in tmp_path.iterdir()):  # conversion starts now
+                assert proc.poll() is None and time.monotonic() < deadline, "export ended before it could be interrupted"
+                time.sleep(0.05)
+            time.sleep(2.0)  # inside litert_torch.convert
+        assert proc.poll() is None, "export ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert [line for line in stderr.splitlines() if not NATIVE_LOG.match(line)] == ["interrupted"], stderr
+    assert stdout == ""
+    _no_leftovers(out)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_adapter_checkpoint_is_what_gets_exported(onnx_bundle, tmp_path):
     from i2v_adapter.checkpoints.io import save_i2v_adapter
     from i2v_adapter.model.adapter import adapter_parameters

@@ -1,7 +1,9 @@
 """Image input, video and image output, atomic writes (`i2v_core.media`)."""
 
+import errno
 import logging
 import os
+import time
 
 import numpy as np
 import pytest
@@ -221,6 +223,82 @@ def test_atomic_output_dir(tmp_path):
     with pytest.raises(FileExistsError, match="to be a directory"):
         with media.atomic_output_dir(tmp_path / "file", overwrite=True):
             pass
+
+
+def test_full_disk_while_writing_names_the_output_and_leaves_nothing(tmp_path):
+    """ENOSPC from a write (which names no path) or about a temporary file: the error names the
+    output, and no temporary folder or file is left."""
+    target = tmp_path / "bundle"
+    with pytest.raises(OSError) as err:
+        with media.atomic_output_dir(target) as tmp:
+            (tmp / "unet.onnx").write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert (err.value.errno, err.value.filename) == (errno.ENOSPC, str(target))
+    with pytest.raises(PermissionError) as err:
+        with media.atomic_output_dir(target) as tmp:
+            raise OSError(errno.EACCES, "Permission denied", str(tmp / "tokenizer" / "vocab.json"))
+    assert err.value.filename == str(target / "tokenizer" / "vocab.json")
+    with pytest.raises(OSError) as err:
+        with media.atomic_output_path(tmp_path / "video.mp4"):
+            raise OSError(errno.EROFS, "Read-only file system")
+    assert err.value.filename == str(tmp_path / "video.mp4")
+    source = tmp_path / "input.png"
+    with pytest.raises(PermissionError) as err:  # about an input: named as it is
+        with media.atomic_output_dir(target):
+            raise PermissionError(errno.EACCES, "Permission denied", str(source))
+    assert err.value.filename == str(source)
+    assert listing(tmp_path) == []
+
+
+def _aged(folder, hours: float):
+    then = time.time() - hours * 3600
+    os.utime(folder, (then, then))
+    return folder
+
+
+def test_stale_temporary_folders_are_removed_at_the_next_run(tmp_path, caplog):
+    """Only `.NAME.<8 hex>.tmp` folders over an hour old and held by no writer; nothing else."""
+    stale = tmp_path / ".bundle.1a2b3c4d.tmp"
+    stale.mkdir()
+    (stale / "unet.onnx").write_bytes(b"half")
+    _aged(stale, 2)
+    fresh = tmp_path / ".bundle.0000abcd.tmp"
+    fresh.mkdir()
+    lookalikes = [".bundle.1a2b3c4d.tmp.keep", ".bundle.1A2B3C4D.tmp", ".bundle.1a2b3c.tmp", "bundle.1a2b3c4d.tmp",
+                  ".bundle.1a2b3c4d.old"]
+    for name in lookalikes:
+        (tmp_path / name).mkdir()
+        _aged(tmp_path / name, 2)
+    (tmp_path / ".file.1a2b3c4d.tmp").write_text("a file, not a folder")
+    _aged(tmp_path / ".file.1a2b3c4d.tmp", 2)
+    held = tmp_path / ".other.5e6f7a8b.tmp"
+    held.mkdir()
+    _aged(held, 2)
+    lock = media._hold(held)  # a writer in another run still works there
+    try:
+        with caplog.at_level(logging.INFO, logger="i2v_core.media"):
+            with media.atomic_output_dir(tmp_path / "new") as tmp:
+                (tmp / "x").write_text("x")
+    finally:
+        os.close(lock)
+    assert listing(tmp_path) == sorted(
+        [*lookalikes, ".bundle.0000abcd.tmp", ".file.1a2b3c4d.tmp", ".other.5e6f7a8b.tmp", "new"]
+    )
+    assert f"removed 1 stale temporary folders of interrupted runs: {stale}" in caplog.text
+
+
+def test_stale_temporary_folder_is_named_where_it_cannot_be_checked(tmp_path, monkeypatch, caplog):
+    stale = tmp_path / ".bundle.1a2b3c4d.tmp"
+    stale.mkdir()
+    _aged(stale, 3)
+    monkeypatch.setattr(media, "_lock", lambda fd, blocking: None)  # no locks here (e.g. Windows)
+    with caplog.at_level(logging.WARNING, logger="i2v_core.media"):
+        assert media.sweep_stale_temp_dirs(tmp_path) == []
+    assert stale.is_dir()
+    assert caplog.messages == [
+        "stale temporary folders of interrupted runs, over 60 min old (remove them if no run is writing there): "
+        f"{stale}"
+    ]
 
 
 def test_overwrite_replaces_only_our_output_or_an_empty_folder(tmp_path):

@@ -309,12 +309,44 @@ def test_onnx_runner_runs_a_stage_file_and_checks_names(tmp_path):
     np.testing.assert_allclose(runner.run("toy", TOY_FEEDS)["z"], TOY_EXPECTED, rtol=0, atol=1e-7)
     with pytest.raises(ValueError, match=r"expected toy input 'x' of shape"):
         runner.run("toy", {**TOY_FEEDS, "x": np.zeros((2, 3), np.float32)})
-    renamed = OnnxRunner({"toy": TOY}, {"toy": write_toy_onnx(tmp_path / "renamed.onnx", ("a", "b"))})
+    renamed = {"toy": write_toy_onnx(tmp_path / "renamed.onnx", ("a", "b"))}
     expected = r"expected toy inputs \['x', 'y'\] \(the stage contract\), the model has \['a', 'b'\]"
     with pytest.raises(ValueError, match=expected):
-        renamed.run("toy", TOY_FEEDS)
+        OnnxRunner({"toy": TOY}, renamed)  # every file is loaded and checked when the runner is built
+    lazy = OnnxRunner({"toy": TOY}, renamed, load=False)
+    with pytest.raises(ValueError, match=expected):
+        lazy.run("toy", TOY_FEEDS)  # without: on the stage's first call
     with pytest.raises(FileNotFoundError, match="toy: .*missing.onnx"):
         OnnxRunner({"toy": TOY}, {"toy": tmp_path / "missing.onnx"})
+
+
+def _toy_spec(x_shape=(1, 3), y_dtype="float32", z_shape=(1, 3)) -> StageSpec:
+    return StageSpec("toy", (TensorSpec("x", x_shape), TensorSpec("y", (1, 3), y_dtype)), (TensorSpec("z", z_shape),))
+
+
+@pytest.mark.parametrize("spec, found", [
+    (_toy_spec(x_shape=(1, 4)), "input 'x' expected (1, 4) float32, the file declares (1, 3) float32"),
+    (_toy_spec(y_dtype="int32"), "input 'y' expected (1, 3) int32, the file declares (1, 3) float32"),
+    (_toy_spec(z_shape=(3,)), "output 'z' expected (3,) float32, the file declares (1, 3) float32"),
+])
+def test_file_runners_check_declared_shapes_and_dtypes_at_load(tmp_path, toy_tflite, spec, found):
+    """A model file whose names match but whose shapes or dtypes do not: one error naming the stage,
+    the file, the tensor, the contract's and the file's, when the runner is built."""
+    pytest.importorskip("onnxruntime")
+    for runner, path in ((OnnxRunner, write_toy_onnx(tmp_path / "toy.onnx")), (LiteRTRunner, toy_tflite)):
+        with pytest.raises(ValueError) as err:
+            runner({"toy": spec}, {"toy": path})
+        assert str(err.value) == f"stage toy file {path} does not match the manifest's stage contract: {found}"
+
+
+def test_a_file_the_runtime_cannot_load_is_named(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from runtime_py.runners import ModelFileError
+
+    path = tmp_path / "toy.onnx"
+    path.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match=rf"^stage toy file {path} cannot be loaded by OnnxRunner: \w+: "):
+        OnnxRunner({"toy": TOY}, {"toy": path})
 
 
 @pytest.fixture(scope="module")
@@ -428,7 +460,7 @@ def test_runtime_pipeline_refuses_bad_input(pipes):
         runtime(make_test_card(128, 128), PROMPT, num_inference_steps=1, fsp=FSPConfig(enabled=False), noise=wrong, progress=False)
 
 
-# --- bundle glue (conftest.write_fake_bundle: a hand-made bundle; models load lazily) ------------
+# --- bundle glue (conftest.write_fake_bundle: a hand-made bundle of stand-in models) --------------
 
 
 def test_pipeline_from_bundle_reads_specs_preset_and_files(tmp_path):
@@ -460,7 +492,7 @@ def test_pipeline_from_bundle_reads_specs_preset_and_files(tmp_path):
 def test_runtime_pipeline_refuses_bad_numbers_by_name(tmp_path, changes, message):
     pytest.importorskip("onnxruntime")
     bundle = write_fake_bundle(tmp_path / "bundle", get_preset("tiny"))
-    pipe = RuntimePipeline.from_bundle(bundle, verify=False)  # placeholder models: any stage call would fail
+    pipe = RuntimePipeline.from_bundle(bundle, verify=False)  # stand-in models: zeros out
     with pytest.raises(ValueError) as err:
         pipe(make_test_card(128, 128), "a cat", progress=False, **changes)
     assert str(err.value) == message

@@ -230,6 +230,94 @@ def test_bad_input_is_one_clear_error_before_any_model(bundle, tmp_path, no_mode
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
+def test_non_font_is_refused_before_any_model(bundle, tmp_path, no_model_runs, capsys):
+    """A --font that is not a font used to crash with a traceback after every model had run."""
+    font = tmp_path / "font.ttf"
+    font.write_bytes(b"not a font at all" * 20)
+    out = tmp_path / "out" / "video.mp4"
+    argv = ["--bundle", str(bundle), "--test-card", "--prompt", PROMPT, "--out", str(out), "--quiet",
+            "--text", "Hello", "--font", str(font)]
+    assert generate.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: font file {font} cannot be read as a font: expected a TrueType or OpenType file (.ttf, .otf) "
+        "(broken file)\n"
+    )
+    assert not out.parent.exists()
+
+
+def test_undecodable_music_is_refused_before_any_model(bundle, tmp_path, no_model_runs, capsys):
+    song = tmp_path / "song.mp3"
+    song.write_bytes(b"this is not an mp3" * 50)
+    out = tmp_path / "out" / "video.mp4"
+    argv = ["--bundle", str(bundle), "--test-card", "--prompt", PROMPT, "--out", str(out), "--quiet", "--music", str(song)]
+    assert generate.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: could not decode {song} as audio") and len(err.splitlines()) == 1, err
+    assert not out.parent.exists()
+
+
+@pytest.fixture(scope="module")
+def unet_of_four_frames(tmp_path_factory):
+    """unet.onnx and unet.tflite with the contract's input and output names but 4 frames, not 8."""
+    import torch
+
+    from export.converters import export_stage
+    from i2v_core.config import get_preset
+    from i2v_core.stages import stage_specs
+
+    class SameNames(torch.nn.Module):
+        def forward(self, sample, timestep, encoder_hidden_states):
+            return sample * timestep + encoder_hidden_states.mean()  # (2, 4, 4, 16, 16), every input used
+
+    spec = stage_specs(get_preset("tiny").with_overrides(num_frames=4))["unet"]
+    assert spec.inputs[0].shape == (2, 4, 4, 16, 16)
+    args = tuple(torch.from_numpy(v) for v in spec.sample_inputs(0).values())
+    out = tmp_path_factory.mktemp("unet4")
+    for target in ("onnx", "tflite"):
+        export_stage(target, SameNames().eval(), spec, args, out, work_dir=out / "_work", progress=False)
+    return out
+
+
+def swap_unet(bundle: Path, dest: Path, source: Path) -> Path:
+    """A copy of `bundle` whose unet files are `source`'s, with the manifest's hashes rewritten to match."""
+    from i2v_core.bundle import bundle_files, file_record
+
+    swapped = copy_bundle(bundle, dest)
+    for suffix in (".onnx", ".tflite"):
+        (swapped / f"unet{suffix}").write_bytes((source / f"unet{suffix}").read_bytes())
+    manifest = json.loads((swapped / "manifest.json").read_text())
+    manifest["files"] = {rel: file_record(swapped / rel) for rel in bundle_files(swapped)}
+    (swapped / "manifest.json").write_text(json.dumps(manifest))
+    return swapped
+
+
+@pytest.mark.parametrize("backend", ["onnx", "tflite"])
+def test_stage_file_of_another_shape_is_refused_before_any_model(bundle, unet_of_four_frames, tmp_path, backend,
+                                                                 monkeypatch, capsys):
+    """Same input names, another frame count: one line naming the stage, the file, the tensor, the
+    expected and the found, at load time (it used to surface after the denoising loop, from XNNPACK)."""
+    from runtime_py.pipeline import RuntimePipeline
+    from runtime_py.runners import LiteRTRunner
+
+    swapped = swap_unet(bundle, tmp_path / "bundle", unet_of_four_frames)
+    suffix = {"onnx": ".onnx", "tflite": ".tflite"}[backend]
+    expected = (
+        f"stage unet file {swapped / ('unet' + suffix)} does not match the manifest's stage contract: input 'sample' "
+        "expected (2, 4, 8, 16, 16) float32, the file declares (2, 4, 4, 16, 16) float32"
+    )
+    with pytest.raises(ValueError) as err:
+        RuntimePipeline.from_bundle(swapped, backend)
+    assert str(err.value) == expected
+    calls = []
+    for runner in (OnnxRunner, LiteRTRunner):
+        monkeypatch.setattr(runner, "_execute", lambda self, spec, feeds: calls.append(spec.name))
+    out = tmp_path / "out" / "video.mp4"
+    argv = ["--bundle", str(swapped), "--test-card", "--prompt", PROMPT, "--out", str(out), "--quiet", "--backend", backend]
+    assert generate.main(argv) == 2
+    assert capsys.readouterr().err == f"error: {expected}\n"
+    assert calls == [] and not out.parent.exists()
+
+
 def test_output_inside_the_bundle_or_onto_an_input_is_refused(bundle, tmp_path, no_model_runs, capsys):
     song = tmp_path / "song.mp4"
     song.write_bytes(b"not overwritten")
@@ -331,8 +419,9 @@ def test_broken_bundle_is_one_clear_error(bundle, tmp_path, how, capsys):
 
 @pytest.mark.parametrize("backend", ["onnx", "tflite"])
 def test_model_broken_before_hashing_is_named(bundle, tmp_path, backend, capsys):
-    """A manifest written over a damaged model passes the sha256 check; the runtime's failure is
-    still one error line naming the stage and the file."""
+    """A manifest written over a damaged model passes the sha256 check; the runtime's failure is still
+    one error line naming the stage and the file: onnxruntime refuses it when the runner loads every
+    file, LiteRT (whose flatbuffer loads and allocates) only when the stage runs."""
     from i2v_core.bundle import file_record
 
     broken = copy_bundle(bundle, tmp_path / "bundle")
@@ -347,7 +436,11 @@ def test_model_broken_before_hashing_is_named(bundle, tmp_path, backend, capsys)
     rc = generate.main(["--bundle", str(broken), "--backend", backend, "--test-card", "--prompt", PROMPT,
                         "--out", str(out), "--steps", "1", "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and err[0].startswith(f"error: stage unet ({broken / name}) failed in the runtime: ")
+    expected = {
+        "onnx": f"error: stage unet file {broken / name} cannot be loaded by OnnxRunner: ",
+        "tflite": f"error: stage unet ({broken / name}) failed in the runtime: ",
+    }[backend]
+    assert rc == 2 and len(err) == 1 and err[0].startswith(expected), err
     assert not out.exists()
 
 

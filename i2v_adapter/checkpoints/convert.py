@@ -19,6 +19,12 @@ The converter reads a PyTorch pickle with `torch.load(weights_only=True)` only: 
 arbitrary Python objects is refused, never executed. It unwraps `state_dict` / `module` wrappers,
 flattens nested dicts (`{"image_proj": {...}}` -> `image_proj.*`), strips `module.` / `unet.`
 prefixes, keeps tensors only and writes safetensors atomically.
+
+An official I2V-Adapter file that holds more than the adapter (IP-Adapter projections, motion
+modules, a whole UNet: see `i2v_adapter.checkpoints.official`) is split: the adapter goes to the
+output path, the IP-Adapter projections and the motion module to files beside it
+(`OUT.ip-adapter-projections.safetensors`, `OUT.motion-module.safetensors`), and the converter prints
+each part with its count and the flag that loads it.
 """
 
 from __future__ import annotations
@@ -34,22 +40,13 @@ from pathlib import Path
 import torch
 
 from i2v_adapter.checkpoints.io import load_safetensors, save_safetensors
-from i2v_adapter.model.adapter import normalize_adapter_key
+from i2v_adapter.checkpoints.official import PARTS, part_file, split_official, strip_wrapper_prefix
 from i2v_core import cli
 from i2v_core.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("i2v-adapter", "motion-module", "ip-adapter")
-_WRAPPER_PREFIXES = ("module.", "unet.")
-
-
-def strip_wrapper_prefix(key: str) -> str:
-    """Drop a training wrapper's `module.` and a pipeline's `unet.` prefix."""
-    for prefix in _WRAPPER_PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-    return key
 
 
 def _put(out: dict[str, torch.Tensor], key: str, value: torch.Tensor, source: str) -> None:
@@ -289,36 +286,71 @@ def detect_kind(keys: list[str], kind: str = "auto") -> str:
 
 
 @dataclass(frozen=True)
+class PartSummary:
+    """One more part of an official I2V-Adapter file: its `PARTS` name, tensor count, file (None: not written)."""
+
+    part: str
+    tensors: int
+    path: Path | None
+
+    def line(self) -> str:
+        part = PARTS[self.part]
+        if self.path is None:
+            return f"  also {self.tensors} {part.what}, {part.note}"
+        return f"  also {self.tensors} {part.what} -> {self.path}: load it {part.how()}"
+
+
+@dataclass(frozen=True)
 class ConversionSummary:
     kind: str
     tensors: int
     parameters: int
     path: Path
+    parts: tuple[PartSummary, ...] = ()  # what an official I2V-Adapter file held besides the adapter
 
     def line(self) -> str:
-        return f"converted {self.kind}: {self.tensors} tensors, {self.parameters:,} parameters -> {self.path}"
+        head = f"converted {self.kind}: {self.tensors} tensors, {self.parameters:,} parameters -> {self.path}"
+        return "\n".join([head, *(p.line() for p in self.parts)])
+
+
+def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"output already exists: {path} (pass --overwrite to replace it)")
+
+
+def _split_adapter(raw: dict[str, torch.Tensor], src: Path, dst: Path, overwrite: bool) -> ConversionSummary:
+    """An I2V-Adapter file, split into its parts: the adapter at `dst`, the others beside it."""
+    parts = split_official(raw)
+    files = {name: part_file(dst, name) for name in parts}
+    _refuse_existing([p for p in files.values() if p is not None], overwrite)  # all of them before writing any
+    for name, tensors in parts.items():
+        if files[name] is not None:
+            save_safetensors(tensors, files[name], overwrite=overwrite, metadata={"format": name, "source": src.name})
+    adapter = parts["i2v-adapter"]
+    extra = tuple(PartSummary(name, len(parts[name]), files[name]) for name in parts if name != "i2v-adapter")
+    return ConversionSummary("i2v-adapter", len(adapter), sum(v.numel() for v in adapter.values()), dst, extra)
 
 
 def convert_checkpoint(
     src: str | Path, dst: str | Path, *, kind: str = "auto", overwrite: bool = False
 ) -> ConversionSummary:
-    """Convert a released checkpoint (`.pth`/`.ckpt`/`.bin`, or safetensors) to this project's safetensors."""
+    """Convert a released checkpoint (`.pth`/`.ckpt`/`.bin`, or safetensors) to this project's safetensors.
+
+    An I2V-Adapter file holding more than the adapter is split (see the module doc)."""
     src, dst = Path(src), Path(dst)
     if dst.suffix.lower() != ".safetensors":
         raise CheckpointError(f"expected an output path ending in .safetensors, found {dst.name!r}")
-    if dst.exists() and not overwrite:
-        raise FileExistsError(f"output already exists: {dst} (pass --overwrite to replace it)")
+    _refuse_existing([dst], overwrite)
     raw = load_safetensors(src) if src.suffix.lower() == ".safetensors" else read_torch_checkpoint(src)
     stripped = {strip_wrapper_prefix(k): v for k, v in raw.items()}
     kind = detect_kind(list(stripped), kind)
     if kind == "i2v-adapter":
-        state = {normalize_adapter_key(k): v for k, v in raw.items()}
-    else:
-        state = stripped
-    if len(state) != len(raw):
+        return _split_adapter(raw, src, dst, overwrite)
+    if len(stripped) != len(raw):
         raise CheckpointError(f"{src}: keys collide after removing module./unet. prefixes")
-    save_safetensors(state, dst, overwrite=overwrite, metadata={"format": kind, "source": src.name})
-    return ConversionSummary(kind, len(state), sum(v.numel() for v in state.values()), dst)
+    save_safetensors(stripped, dst, overwrite=overwrite, metadata={"format": kind, "source": src.name})
+    return ConversionSummary(kind, len(stripped), sum(v.numel() for v in stripped.values()), dst)
 
 
 def build_parser() -> argparse.ArgumentParser:

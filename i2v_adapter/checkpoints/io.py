@@ -12,6 +12,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
+from i2v_adapter.checkpoints.official import check_adapter_only
 from i2v_adapter.model.adapter import i2v_adapter_state_dict, load_i2v_adapter_state_dict
 from i2v_core.errors import CheckpointError
 from i2v_core.media import atomic_output_path
@@ -95,5 +96,8 @@ def save_i2v_adapter(unet: nn.Module, path: str | Path, *, overwrite: bool = Fal
 
 
 def load_i2v_adapter(unet: nn.Module, path: str | Path) -> None:
-    """Load adapter weights from this project's safetensors or the official layout converted to it."""
-    load_i2v_adapter_state_dict(unet, load_safetensors(path))
+    """Load adapter weights from this project's safetensors or the official layout converted to it
+    (a file with more parts of the official UNet is refused naming them: `official.check_adapter_only`)."""
+    state = load_safetensors(path)
+    check_adapter_only(state, Path(path))
+    load_i2v_adapter_state_dict(unet, state)

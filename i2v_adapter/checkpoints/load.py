@@ -26,10 +26,10 @@ from i2v_adapter.checkpoints.convert import (
     ip_adapter_plus_to_diffusers,
     is_original_motion_layout,
     motion_original_to_diffusers,
-    strip_wrapper_prefix,
 )
 from i2v_adapter.checkpoints.io import load_safetensors
 from i2v_adapter.checkpoints.lora import fuse_lora
+from i2v_adapter.checkpoints.official import check_adapter_only, ip_projection_key, strip_wrapper_prefix
 from i2v_adapter.model.adapter import check_state_dict, load_i2v_adapter_state_dict
 from i2v_adapter.model.components import (
     Components,
@@ -221,10 +221,16 @@ def _check_motion_file(path: Path, state: Mapping[str, torch.Tensor], cfg: Prese
 
 
 def load_adapter_weights(unet: UNetMotionModel, path: str | Path) -> None:
-    """Load I2V-Adapter weights (official key layout, `.safetensors`) into an adapted UNet."""
+    """Load I2V-Adapter weights (official key layout, `.safetensors`) into an adapted UNet.
+
+    A file that also holds other parts of the official UNet (IP-Adapter projections, motion modules,
+    a whole UNet) is refused naming them, their counts and how to split them out
+    (`i2v_adapter.checkpoints.official.check_adapter_only`)."""
     path = require_safetensors_file(path, "I2V-Adapter weights")
+    state = load_safetensors(path)
+    check_adapter_only(state, path)
     try:
-        load_i2v_adapter_state_dict(unet, load_safetensors(path))
+        load_i2v_adapter_state_dict(unet, state)
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from err
 
@@ -237,6 +243,15 @@ def ip_adapter_layer_names(cfg: PresetConfig) -> list[str]:
     return [name[: -len(suffix)] for name in unet2d.attn_processors if name.endswith("attn2" + suffix)]
 
 
+def _ip_processors(unet: UNetMotionModel, cfg: PresetConfig, what: str) -> dict[str, nn.Module]:
+    if cfg.image_encoder is None or not isinstance(unet.encoder_hid_proj, MultiIPAdapterImageProjection):
+        raise ValueError(
+            f"preset {cfg.name!r} has no content adapter, which the {what} need: pass --content-adapter "
+            "(or cfg.with_overrides(image_encoder=ImageEncoderConfig()))"
+        )
+    return {name: unet.get_submodule(name).processor for name in ip_adapter_layer_names(cfg)}
+
+
 def load_ip_adapter(unet: UNetMotionModel, path: str | Path, cfg: PresetConfig) -> None:
     """Load an IP-Adapter-Plus safetensors file over the installed content adapter.
 
@@ -244,10 +259,7 @@ def load_ip_adapter(unet: UNetMotionModel, path: str | Path, cfg: PresetConfig) 
     `ip_adapter.<n>.to_k_ip.weight` / `.to_v_ip.weight`, where `n = 2 i + 1` for the i-th spatial
     cross-attention in 2D UNet order (the numbering of the original IP-Adapter code).
     """
-    if cfg.image_encoder is None or not isinstance(unet.encoder_hid_proj, MultiIPAdapterImageProjection):
-        raise ValueError(
-            f"preset {cfg.name!r} has no content adapter; use cfg.with_overrides(image_encoder=ImageEncoderConfig())"
-        )
+    processors = _ip_processors(unet, cfg, "IP-Adapter-Plus weights")
     path = require_safetensors_file(path, "IP-Adapter-Plus weights")
     groups: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
     stray = []
@@ -264,12 +276,28 @@ def load_ip_adapter(unet: UNetMotionModel, path: str | Path, cfg: PresetConfig) 
     proj = unet.encoder_hid_proj.image_projection_layers[0]
     proj_state = ip_adapter_plus_to_diffusers(groups["image_proj"])
     targets = dict(proj.state_dict())  # detached views: copy_ below writes the parameters
-    for i, name in enumerate(ip_adapter_layer_names(cfg)):
-        processor = unet.get_submodule(name).processor
+    for i, processor in enumerate(processors.values()):
         for which in ("to_k_ip", "to_v_ip"):
             targets[f"ip_adapter.{2 * i + 1}.{which}.weight"] = getattr(processor, which)[0].weight
     given = {**proj_state, **{f"ip_adapter.{k}": v for k, v in groups["ip_adapter"].items()}}
     check_state_dict(given, {k: tuple(v.shape) for k, v in targets.items()}, what=f"IP-Adapter-Plus {path}")
+    with torch.no_grad():
+        for key, value in given.items():
+            targets[key].copy_(value.to(targets[key]))
+
+
+def load_ip_projections(unet: UNetMotionModel, path: str | Path, cfg: PresetConfig) -> None:
+    """Load IP-Adapter projections in diffusers' layout (`<layer>.processor.to_k_ip.0.weight`, as
+    `python -m i2v_adapter.checkpoints.convert` splits them out of an official I2V-Adapter file)
+    over the content adapter's, every cross-attention's `to_k_ip` and `to_v_ip`."""
+    path = require_safetensors_file(path, "IP-Adapter projections")
+    processors = _ip_processors(unet, cfg, "IP-Adapter projections")
+    targets = {
+        ip_projection_key(name, which): getattr(processor, which)[0].weight
+        for name, processor in processors.items() for which in ("to_k_ip", "to_v_ip")
+    }
+    given = load_safetensors(path)
+    check_state_dict(given, {k: tuple(v.shape) for k, v in targets.items()}, what=f"IP-Adapter projections {path}")
     with torch.no_grad():
         for key, value in given.items():
             targets[key].copy_(value.to(targets[key]))
@@ -328,8 +356,10 @@ def load_unet(
     loras: Sequence[str | Path] = (),
     lora_scales: Sequence[float] | None = None,
     ip_adapter: str | Path | None = None,
+    ip_projections: str | Path | None = None,
 ) -> UNetMotionModel:
-    """The adapted video UNet: spatial + motion weights, content adapter, I2V-Adapter, fused LoRAs.
+    """The adapted video UNet: spatial + motion weights, content adapter (IP-Adapter-Plus file, then
+    `ip_projections` over its projections), I2V-Adapter, fused LoRAs.
 
     LoRAs are fused last and change the spatial weights only; the adapter's W_Q' keeps its own
     (loaded or initial) values.
@@ -341,6 +371,8 @@ def load_unet(
     unet = build_unet(cfg, unet2d, motion_adapter)
     if ip_adapter is not None:
         load_ip_adapter(unet, ip_adapter, cfg)
+    if ip_projections is not None:
+        load_ip_projections(unet, ip_projections, cfg)
     if i2v_adapter is not None:
         load_adapter_weights(unet, i2v_adapter)
     else:
@@ -361,6 +393,7 @@ def load_components(
     lora_scales: Sequence[float] | None = None,
     ip_adapter: str | Path | None = None,
     image_encoder: str | Path | None = None,
+    ip_projections: str | Path | None = None,
 ) -> Components:
     """All components of `cfg` from local checkpoints; anything not given gets deterministic weights.
 
@@ -372,9 +405,11 @@ def load_components(
             (default 1.0 each), in order.
         ip_adapter, image_encoder: IP-Adapter-Plus `.safetensors` and CLIP vision folder; need a
             preset with `image_encoder` set.
+        ip_projections: IP-Adapter projections split out of an official I2V-Adapter file
+            (`python -m i2v_adapter.checkpoints.convert`), loaded over `ip_adapter`'s.
     """
     cfg.verify()
-    if (ip_adapter is not None or image_encoder is not None) and cfg.image_encoder is None:
+    if (ip_adapter is not None or image_encoder is not None or ip_projections is not None) and cfg.image_encoder is None:
         raise ValueError(
             f"preset {cfg.name!r} has no content adapter: set image_encoder in the preset to load "
             "IP-Adapter-Plus or image encoder weights"
@@ -391,6 +426,7 @@ def load_components(
         loras=loras,
         lora_scales=lora_scales,
         ip_adapter=ip_adapter,
+        ip_projections=ip_projections,
     )
     del unet2d, motion  # from_unet2d copied their weights; free the duplicates before the rest loads
     encoder = None

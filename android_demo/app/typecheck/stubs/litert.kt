@@ -1,6 +1,7 @@
 // Signature stubs (typecheck.sh only, never packaged) transcribed from LiteRT's Kotlin sources
 // (litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/ Model.kt, Environment.kt, AcceleratorProvider.kt,
 // TensorBuffer.kt, Common.kt), identical for these calls at tag v2.2.0 and on main (2026-08-21); bodies omitted.
+// TensorType and CompiledModel.getInputTensorType / getOutputTensorType: Model.kt at v2.2.0 and main.
 package com.google.ai.edge.litert
 
 import android.content.Context
@@ -37,6 +38,11 @@ class Environment private constructor() : JniHandle() {
   }
 }
 
+data class TensorType constructor(val elementType: ElementType, val layout: Layout? = null) {
+  enum class ElementType { INT, FLOAT, INT8, BOOLEAN, INT64 }
+  data class Layout constructor(val dimensions: List<Int>, val strides: List<Int> = listOf())
+}
+
 class CompiledModel private constructor() : JniHandle() {
   class Options constructor(internal val accelerators: Set<Accelerator>) {
     constructor(vararg accelerators: Accelerator) : this(setOf(*accelerators))
@@ -45,6 +51,8 @@ class CompiledModel private constructor() : JniHandle() {
   fun createInputBuffer(inputName: String, signature: String = ""): TensorBuffer = TensorBuffer()
   fun createOutputBuffer(outputName: String, signature: String = ""): TensorBuffer = TensorBuffer()
   fun run(inputs: Map<String, TensorBuffer>, outputs: Map<String, TensorBuffer>, signature: String = "") {}
+  fun getInputTensorType(inputName: String, signature: String = ""): TensorType = TensorType(TensorType.ElementType.FLOAT)
+  fun getOutputTensorType(outputName: String, signature: String = ""): TensorType = TensorType(TensorType.ElementType.FLOAT)
   companion object {
     @JvmStatic fun create(filePath: String, options: Options = Options.CPU, optionalEnv: Environment? = null): CompiledModel = CompiledModel()
   }

@@ -5,8 +5,8 @@ import java.util.Arrays;
 
 /**
  * {@code java -cp core.jar org.i2vadapter.core.BundleCheck BUNDLE [PROMPT]}: load and verify a bundle as
- * the app does (manifest, stage contract, every file's sha256, tokenizer), print its stages, and the ids
- * of {@code PROMPT}. Exit status 0 when the bundle is usable, 1 with one {@code error:} line otherwise.
+ * the app does (manifest, stage contract, every file's sha256, every {@code .tflite} file's declared inputs and
+ * outputs against the contract, tokenizer), print its stages, and the ids of {@code PROMPT}. Exit status 0 when the bundle is usable, 1 with one {@code error:} line otherwise.
  */
 public final class BundleCheck {
     private BundleCheck() {}
@@ -19,6 +19,7 @@ public final class BundleCheck {
         try {
             Manifest m = Manifest.load(new File(args[0]));
             m.verifyFiles();
+            m.checkModels("tflite", m.tfliteSignature());
             System.out.println("bundle " + m.directory() + ": preset " + m.presetName() + ", " + m.numFrames() + " frames");
             for (StageSpec s : m.stages().values()) {
                 StringBuilder sb = new StringBuilder("  " + s.name + ":");

@@ -461,6 +461,32 @@ public final class Manifest {
         return new ArrayList<>(Json.object(Json.member(rec, "targets", "stages." + stage), "targets").keySet());
     }
 
+    /** The TFLite signature the stage files were exported with ({@code graph_options.tflite_signature}), else
+     * {@code serving_default}. */
+    public String tfliteSignature() {
+        Object graph = json().get("graph_options");
+        Object signature = graph instanceof Map ? ((Map<?, ?>) graph).get("tflite_signature") : null;
+        return signature instanceof String ? (String) signature : "serving_default";
+    }
+
+    /**
+     * Every model file of {@code target} (a TFLite target: {@code tflite}) read ({@link ModelIo}, signature
+     * {@code signature}) and checked against its stage's contract ({@link StageSpec#checkDeclared}), chunks
+     * included, in stage order: before any stage runs, a file of another shape or dtype is one
+     * {@link BundleException} naming the stage, the file, the tensor, the expected and the found. Stages
+     * without {@code target} are skipped.
+     */
+    public void checkModels(String target, String signature) throws BundleException {
+        for (String stage : stages.keySet()) {
+            if (!targets(stage).contains(target)) {
+                continue;
+            }
+            for (ModelFile file : modelFiles(stage, target)) {
+                file.spec.checkDeclared(file.path.getPath(), ModelIo.readTflite(file.path, signature));
+            }
+        }
+    }
+
     /**
      * The model files of {@code stage} for {@code target}, in run order: one file with the stage's own spec,
      * or a chunked UNet's chunks, each with its own named inputs and outputs.

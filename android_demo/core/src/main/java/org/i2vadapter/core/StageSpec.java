@@ -99,6 +99,62 @@ public final class StageSpec {
         }
     }
 
+    /**
+     * What a model file declares ({@link ModelIo}) against this contract, before the model runs: the input and
+     * output names, then each tensor's shape (a dynamic dimension, -1, matches any) and dtype. A single-output
+     * stage takes the file's single output whatever its name. Throws {@code stage unet file unet.tflite does
+     * not match the manifest's stage contract: input 'sample' expected (2, 4, 8, 16, 16) float32, the file
+     * declares (2, 4, 4, 16, 16) float32}, as {@code runtime_py.runners} says it.
+     */
+    public void checkDeclared(String file, ModelIo io) throws BundleException {
+        Map<String, ModelIo.Declared> declaredOutputs = io.outputs;
+        if (outputs.size() == 1 && declaredOutputs.size() == 1 && !declaredOutputs.containsKey(outputs.get(0).name)) {
+            declaredOutputs = Collections.singletonMap(outputs.get(0).name, declaredOutputs.values().iterator().next());
+        }
+        checkDeclaredNames(file, "input", inputNames(), io.inputs);
+        checkDeclaredNames(file, "output", outputNames(), declaredOutputs);
+        for (TensorSpec t : inputs) {
+            ModelIo.Declared d = io.inputs.get(t.name);
+            checkDeclaredTensor(file, "input", t.name, d.shape(), d.dtype);
+        }
+        for (TensorSpec t : outputs) {
+            ModelIo.Declared d = declaredOutputs.get(t.name);
+            checkDeclaredTensor(file, "output", t.name, d.shape(), d.dtype);
+        }
+    }
+
+    /** One declared tensor against the contract ({@code shape} null or {@code dtype} null: not compared). */
+    public void checkDeclaredTensor(String file, String role, String tensor, int[] shape, String dtype)
+            throws BundleException {
+        TensorSpec t = tensor(tensor);
+        boolean sameShape = shape == null || shape.length == t.shape.length;
+        for (int i = 0; sameShape && shape != null && i < shape.length; i++) {
+            sameShape = shape[i] == -1 || shape[i] == t.shape[i];
+        }
+        if (!sameShape || (dtype != null && !dtype.equals(t.dtype))) {
+            throw new BundleException("stage " + name + " file " + file + " does not match the manifest's stage contract: "
+                    + role + " '" + tensor + "' expected " + Tensor.shapeString(t.shape) + " " + t.dtype
+                    + ", the file declares " + (shape == null ? "an unknown shape" : declaredShape(shape)) + " "
+                    + (dtype == null ? "of unknown dtype" : dtype));
+        }
+    }
+
+    private void checkDeclaredNames(String file, String role, List<String> expected, Map<String, ModelIo.Declared> found)
+            throws BundleException {
+        if (!new TreeSet<>(expected).equals(new TreeSet<>(found.keySet()))) {
+            throw new BundleException(file + ": expected " + name + " " + role + "s " + expected
+                    + " (the stage contract), the model has " + new ArrayList<>(found.keySet()));
+        }
+    }
+
+    private static String declaredShape(int[] shape) {
+        StringBuilder sb = new StringBuilder("(");
+        for (int i = 0; i < shape.length; i++) {
+            sb.append(i > 0 ? ", " : "").append(shape[i] == -1 ? "?" : String.valueOf(shape[i]));
+        }
+        return sb.append(shape.length == 1 ? ",)" : ")").toString();
+    }
+
     private void checkNames(Map<String, Tensor> feeds, List<String> expected, String role) {
         List<String> missing = new ArrayList<>();
         for (String n : expected) {

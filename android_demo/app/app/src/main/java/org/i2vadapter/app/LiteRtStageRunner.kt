@@ -6,6 +6,8 @@ import com.google.ai.edge.litert.BuiltinNpuAcceleratorProvider
 import com.google.ai.edge.litert.CompiledModel
 import com.google.ai.edge.litert.Environment
 import com.google.ai.edge.litert.TensorBuffer
+import com.google.ai.edge.litert.TensorType
+import org.i2vadapter.core.BundleException
 import org.i2vadapter.core.Manifest
 import org.i2vadapter.core.StageRunner
 import org.i2vadapter.core.Tensor
@@ -23,6 +25,12 @@ import org.i2vadapter.core.Tensor
  * [release] closes a stage's compiled models and buffers: the pipeline frees the text and image
  * encoders before the UNet loop and the UNet before decoding, so one large model is resident at a time.
  *
+ * Model files are checked against the manifest's stage contract (names, shapes, dtypes) twice: every stage's
+ * `.tflite` when the runner is built, from the flatbuffers (core `Manifest.checkModels`, a few pages per file,
+ * nothing compiled), so a file of another shape is refused before any stage runs; and each compiled model's own
+ * tensor types before its first run, which also covers an NPU-compiled file. A mismatch is a [BundleException]
+ * naming the stage, the file, the tensor, the expected and the found; no other accelerator is tried for it.
+ *
  * The LiteRT sources cited below (github.com/google-ai-edge/LiteRT, litert/kotlin/src/main/kotlin/com/google/ai/
  * edge/litert/) have these signatures unchanged at tag v2.2.0 and on main as of 2026-08-21.
  */
@@ -32,6 +40,13 @@ class LiteRtStageRunner(
     private val onCompiled: (stage: String, accelerator: Accelerator) -> Unit,
 ) : StageRunner, AutoCloseable {
 
+    private val signature: String = manifest.tfliteSignature()
+
+    init {
+        // Before the environment exists (nothing to close if it throws) and before any stage is compiled.
+        manifest.checkModels("tflite", signature)
+    }
+
     // An environment whose NPU dispatch libraries come from the APK's native library directory.
     // API: Environment.create(NpuAcceleratorProvider) and BuiltinNpuAcceleratorProvider(context), as in
     // LiteRT litert/kotlin/src/main/kotlin/com/google/ai/edge/litert/{Environment,AcceleratorProvider}.kt
@@ -40,9 +55,6 @@ class LiteRtStageRunner(
 
     // Environment.getAvailableAccelerators() (Environment.kt): skip the NPU on phones without one.
     private val available: Set<Accelerator> = env.getAvailableAccelerators()
-
-    private val signature: String =
-        (manifest.json()["graph_options"] as? Map<*, *>)?.get("tflite_signature") as? String ?: "serving_default"
 
     private class Compiled(
         val file: Manifest.ModelFile,
@@ -109,6 +121,9 @@ class LiteRtStageRunner(
                 }
                 onCompiled(stage, accelerator)
                 return Loaded(accelerator, parts)
+            } catch (e: BundleException) {
+                parts.forEach { it.close() }
+                throw e // the file does not match the contract: another accelerator would not change that
             } catch (e: Exception) {
                 parts.forEach { it.close() }
                 errors += "$accelerator ($target): ${e.message}"
@@ -123,6 +138,7 @@ class LiteRtStageRunner(
         // https://developers.google.com/edge/litert/next/npu and the Kotlin guide's "Create CompiledModel").
         val model = CompiledModel.create(path, CompiledModel.Options(accelerator), env)
         try {
+            checkTensorTypes(file, model)
             // createInputBuffer(name, signature) / createOutputBuffer(name, signature) (Model.kt): buffers by the
             // contract's tensor names, whatever order the converter wrote the signature in.
             val inputs = file.spec.inputNames().associateWith { model.createInputBuffer(it, signature) }
@@ -132,6 +148,31 @@ class LiteRtStageRunner(
             model.close()
             throw e
         }
+    }
+
+    /**
+     * The compiled model's tensors against the contract, before its first run: CompiledModel.getInputTensorType /
+     * getOutputTensorType(name, signature) -> TensorType(elementType, layout?.dimensions) (Model.kt, tag v2.2.0
+     * and main). A dimension or element type LiteRT does not report is not compared.
+     */
+    private fun checkTensorTypes(file: Manifest.ModelFile, model: CompiledModel) {
+        for (name in file.spec.inputNames()) {
+            checkTensorType(file, "input", name, model.getInputTensorType(name, signature))
+        }
+        for (name in file.spec.outputNames()) {
+            checkTensorType(file, "output", name, model.getOutputTensorType(name, signature))
+        }
+    }
+
+    private fun checkTensorType(file: Manifest.ModelFile, role: String, name: String, type: TensorType) {
+        val dtype = when (type.elementType) {
+            TensorType.ElementType.FLOAT -> "float32"
+            TensorType.ElementType.INT -> "int32"
+            TensorType.ElementType.INT8 -> "int8"
+            TensorType.ElementType.BOOLEAN -> "bool"
+            else -> null
+        }
+        file.spec.checkDeclaredTensor(file.path.path, role, name, type.layout?.dimensions?.toIntArray(), dtype)
     }
 
     override fun release(stage: String) {
