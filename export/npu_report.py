@@ -155,7 +155,7 @@ class FileReport:
     type_problems: dict[str, int] = field(default_factory=dict)  # reason -> tensors
     int16_not_per_tensor: list[str] = field(default_factory=list)
     quantized: bool = False
-    float_activations: int = 0
+    float_activations: int = 0  # in a quantized graph: float tensors between ops (not its inputs, outputs)
     quantize_ops: int = 0
     dequantize_ops: int = 0
     weight_bytes: int = 0
@@ -230,7 +230,9 @@ def _fill(report: FileReport, model, target: NpuTarget) -> None:
                 types[p] += 1
             if t.type == "INT16" and not t.constant and t.scales != 1:
                 report.int16_not_per_tensor.append(t.name)
-        activations = [t for t in tensors if not t.constant]
+        # the graph's own inputs and outputs may stay float (QUANTIZE / DEQUANTIZE at the edges)
+        edges = {g.Inputs(i) for i in range(g.InputsLength())} | {g.Outputs(i) for i in range(g.OutputsLength())}
+        activations = [t for i, t in enumerate(tensors) if not t.constant and i not in edges]
         quantized = any(t.scales and t.type in ("INT8", "INT16", "UINT8", "INT4") for t in activations)
         report.quantized |= quantized
         if quantized:
@@ -252,20 +254,24 @@ def _fill(report: FileReport, model, target: NpuTarget) -> None:
     report.reasons = _reasons(report)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def _reasons(r: FileReport) -> list[str]:
     reasons = []
     if r.ops > r.max_ops:
         reasons.append(f"{r.ops} ops, more than the {r.max_ops} one compiled graph may hold")
     if r.unsupported:
         listed = ", ".join(f"{n} x{c}" for n, c in sorted(r.unsupported.items()))
-        reasons.append(f"{sum(r.unsupported.values())} ops the plugin does not take: {listed}")
+        reasons.append(f"{_count(sum(r.unsupported.values()), 'op')} the plugin does not take: {listed}")
     if r.rejected:
         listed = ", ".join(f"{n} x{c}" for n, c in sorted(r.rejected.items()))
-        reasons.append(f"{sum(r.rejected.values())} ops rejected for their tensor types: {listed}")
+        reasons.append(f"{_count(sum(r.rejected.values()), 'op')} rejected for their tensor types: {listed}")
     if r.int16_not_per_tensor:
-        reasons.append(f"{len(r.int16_not_per_tensor)} int16 activations not per-tensor quantized")
+        reasons.append(f"{_count(len(r.int16_not_per_tensor), 'int16 activation')} not per-tensor quantized")
     if r.float_activations:
-        reasons.append(f"{r.float_activations} float activations inside a quantized graph")
+        reasons.append(f"{_count(r.float_activations, 'float activation')} inside a quantized graph (ops left in float)")
     return reasons
 
 
