@@ -172,7 +172,8 @@ class FileReport:
         return d
 
 
-def _check_op(op, name: str, model, tensors, target: NpuTarget, report: FileReport, composites: Counter) -> None:
+def _check_op(op, name: str, tensors: list[_Tensor], target: NpuTarget, report: FileReport, composites: Counter) -> None:
+    """Count `op` as not taken (op code or composite name) or rejected (a tensor type the plugin lacks)."""
     if name == "STABLEHLO_COMPOSITE":
         cname, attributes, _ = _composite(op)
         composites[(cname, json.dumps(attributes, sort_keys=True))] += 1
@@ -241,7 +242,7 @@ def _fill(report: FileReport, model, target: NpuTarget) -> None:
             op = g.Operators(j)
             name = codes[op.OpcodeIndex()]
             histogram[name] += 1
-            _check_op(op, name, model, tensors, target, report, composites)
+            _check_op(op, name, tensors, target, report, composites)
     report.ops = sum(histogram.values())
     report.histogram = dict(histogram.most_common())
     report.composites = [

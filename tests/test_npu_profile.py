@@ -25,6 +25,8 @@ from i2v_core.bundle import verify_bundle
 from i2v_core.config import get_preset
 from i2v_core.media import make_test_card
 from i2v_core.stages import SinusoidalEmbedding, StageSpec, stage_specs, timestep_feeds
+from quantize.api import quantize_bundle
+from quantize.recipes import Recipe
 from runtime_py.pipeline import RuntimePipeline
 
 NPU = "mediatek"
@@ -165,6 +167,22 @@ def test_runtime_generates_with_the_npu_bundle_what_the_default_generates(mediat
     assert npu.frames.shape == default.frames.shape
     assert np.abs(npu.latents - default.latents).max() < 1e-3
     assert np.abs(npu.frames.astype(int) - default.frames.astype(int)).max() <= 2
+
+
+def test_npu_bundle_quantizes_to_per_tensor_int16(mediatek_bundle, tmp_path):
+    """w8a16 with the text encoder left in float: LiteRT 2.3's CPU interpreter aborts on the int16 one-hot
+    text encoder. The UNet's calibration is recorded with the timestep and given as its embedding."""
+    recipe = Recipe.from_dict({
+        "name": "w8a16-text-float", "default": {"weights": "int8", "activations": "int16"},
+        "overrides": {"text_encoder": {"weights": "fp32", "activations": "float"}}, "min_psnr_db": 20.0,
+    })
+    out = tmp_path / "w8a16"
+    quantize_bundle(mediatek_bundle, recipe, out, progress=False, evaluate_video=False)
+    files = {f["stage"]: f for f in npu_report(ReportOptions(out))["files"]}
+    for name in ("vae_encoder", "unet", "vae_decoder"):
+        assert files[name]["quantized"] and files[name]["int16_not_per_tensor"] == [], name
+        assert files[name]["unsupported"] == {} and files[name]["rejected"] == {}, name
+    assert files["vae_decoder"]["clean"] and not files["text_encoder"]["quantized"]
 
 
 def test_unknown_npu_profile_is_refused(tmp_path, capsys):
