@@ -24,6 +24,7 @@ from i2v_core.cli import parse_lora
 from i2v_core.config import PRESETS, AttentionVariant
 from i2v_core.manifest import format_summary
 from i2v_core.parity import ParityError
+from i2v_core.stages import NPU_PROFILES
 from quantize.api import QuantizationParityError, quantize_bundle, resolve_recipe
 from quantize.fidelity import ReferenceMismatchError
 
@@ -50,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unet-chunks", type=int, metavar="N",
                    help="export the UNet as N chunks run in sequence (default: as few as keep each under 1.8 GB "
                    "of weights: 1 for tiny, more for full size, where one flatbuffer cannot hold it)")
+    p.add_argument("--npu", choices=NPU_PROFILES,
+                   help="NPU graph profile: keep ops the vendor's NPU compiler lacks out of the graphs (mediatek: the "
+                   "UNet takes the timestep embedding, computed by the runtime, instead of the timestep; one-hot token "
+                   "lookup and a constant causal mask in the text encoder; repeats as concatenations; implies "
+                   "--decompose-groupnorm); check the result with python -m export.npu_report")
     p.add_argument("--random-weights", action="store_true",
                    help="seeded random weights: instead of checkpoints (full-size presets) or the shipped trained weights (tiny)")
     p.add_argument("--sd15", type=Path, help="SD1.5 folder in diffusers layout (unet/, vae/, text_encoder/)")
@@ -101,6 +107,7 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
         matmul_attention=args.matmul_attention,
         attention_chunk_mb=args.attention_chunk_mb,
         unet_chunks=args.unet_chunks,
+        npu=args.npu,
         overwrite=args.overwrite,
     )
 

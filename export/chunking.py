@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from i2v_adapter.model.adapter import FirstFrameAttnProcessor
-from i2v_core.stages import StageSpec, TensorSpec
+from i2v_core.stages import TIMESTEP, TIMESTEP_EMBEDDING, StageSpec, TensorSpec
 
 PRELUDE, MID, POSTLUDE = "prelude", "mid_block", "postlude"
 STAGE_OUTPUT = "noise_pred"
@@ -53,12 +53,13 @@ def _cond_names(block: nn.Module, image: bool) -> tuple[str, ...]:
     return ("states", "image_states") if image else ("states",)
 
 
-def unet_units(unet: nn.Module, *, image: bool = False) -> list[Unit]:
+def unet_units(unet: nn.Module, *, image: bool = False, timestep: str = TIMESTEP) -> list[Unit]:
     """The units of a diffusers `UNetMotionModel`, in execution order, with their reads and writes.
 
     The running activation written by unit `i` is `hidden_<i>`: every name is written once, so a chunk's
-    inputs and outputs never share a name (ONNX requires unique value names)."""
-    stage_in = ("sample", "timestep", "encoder_hidden_states") + (("image_embeds",) if image else ())
+    inputs and outputs never share a name (ONNX requires unique value names). `timestep` is the stage's
+    timestep input: `timestep`, or `timestep_embedding` under an NPU profile."""
+    stage_in = ("sample", timestep, "encoder_hidden_states") + (("image_embeds",) if image else ())
     first_writes = ("hidden_0", "emb", "states") + (("image_states",) if image else ()) + ("res_0",)
     units = [Unit(PRELUDE, stage_in, first_writes)]
     n_res = 1
@@ -210,10 +211,18 @@ def _conditioning(env: dict, unit: Unit) -> dict:
     return {"encoder_hidden_states": env["states"]}
 
 
+def _time_proj(parts: nn.ModuleDict, env: dict, batch: int) -> torch.Tensor:
+    """`(2B, C0)`: the sinusoidal timestep embedding, given (`timestep_embedding`) or computed."""
+    if TIMESTEP_EMBEDDING in env:
+        return torch.cat([env[TIMESTEP_EMBEDDING]] * batch)  # (1, C0) -> (2B, C0), no BROADCAST_TO
+    time_proj = parts["time_proj"]
+    time_proj = getattr(time_proj, "original", time_proj)  # a GivenTimeProj's own Timesteps
+    return time_proj(env[TIMESTEP].expand(batch))
+
+
 def _prelude(parts: nn.ModuleDict, env: dict, f: int) -> None:
     sample = env["sample"]  # (2B, C, F, h, w)
-    t = env["timestep"].expand(sample.shape[0])
-    emb = parts["time_embedding"](parts["time_proj"](t).to(dtype=parts["conv_in"].weight.dtype))
+    emb = parts["time_embedding"](_time_proj(parts, env, sample.shape[0]).to(dtype=parts["conv_in"].weight.dtype))
     env["emb"] = emb.repeat_interleave(f, dim=0)  # (2B, E) -> (2B*F, E)
     env["states"] = env["encoder_hidden_states"].repeat_interleave(f, dim=0)  # (2B, 77, D) -> (2B*F, 77, D)
     if "image_embeds" in env:
@@ -266,7 +275,8 @@ def build_chunks(unet_stage: nn.Module, spec: StageSpec, num_chunks: int, unit_b
     _, _, f, h, w = sample.shape  # (2B, C, F, h, w)
     check_chunkable(unet, (h, w))
     image = "image_embeds" in spec.input_names
-    units = unet_units(unet, image=image)
+    timestep = TIMESTEP_EMBEDDING if TIMESTEP_EMBEDDING in spec.input_names else TIMESTEP
+    units = unet_units(unet, image=image, timestep=timestep)
     runs = plan_chunks(unit_bytes or unit_parameter_bytes(unet, units), num_chunks)
     return [UNetChunk(unet, units, a, b, f).eval() for a, b in runs]
 

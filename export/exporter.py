@@ -31,12 +31,18 @@ from export.chunking import (
     unit_parameter_bytes,
 )
 from export.converters import ONNX_OPSET, check_tflite_size, export_stage
-from export.graph_options import chunked_attention, decompose_groupnorm, matmul_attention
+from export.graph_options import (
+    OneHotTextEncoder,
+    chunked_attention,
+    decompose_groupnorm,
+    matmul_attention,
+    repeat_interleave_as_concat,
+)
 from i2v_adapter.checkpoints.load import load_components
 from i2v_adapter.checkpoints.shipped import default_components, shipped_record
 from i2v_adapter.info import model_info
 from i2v_adapter.model.components import build_unet
-from i2v_adapter.model.stage_modules import stage_modules
+from i2v_adapter.model.stage_modules import UNetEmbeddingStage, stage_modules
 from i2v_core import parity as parity_lib
 from i2v_core.bundle import BUNDLE_OUTPUT, MANIFEST_NAME
 from i2v_core.cli import check_interrupted
@@ -46,7 +52,7 @@ from i2v_core.measure import release_memory, usage
 from i2v_core.media import atomic_output_dir, check_output_dir
 from i2v_core.outputs import check_separate
 from i2v_core.runners import RUNNERS, TFLITE_SIGNATURE
-from i2v_core.stages import stage_specs
+from i2v_core.stages import TIMESTEP, SinusoidalEmbedding, StageSpec, stage_specs, timestep_feeds
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +120,16 @@ class ExportOptions:
     matmul_attention: bool = False
     attention_chunk_mb: float | None = None  # attention over this many MB of scores runs in query chunks
     unet_chunks: int | None = None  # None: as few as keep each chunk under CHUNK_LIMIT_BYTES of weights
+    # NPU graph profile (`i2v_core.stages.NPU_PROFILES`): the UNet takes the timestep embedding, the text
+    # encoder looks tokens up by one-hot matmul, repeats are concatenations, GroupNorm is decomposed.
+    npu: str | None = None
     overwrite: bool = False
+
+    @property
+    def groupnorm_decomposed(self) -> bool:
+        """`--decompose-groupnorm`, or an NPU profile: litert-torch lowers a GroupNorm whose affine is the
+        identity (untrained weights) with BROADCAST_TO, and the decomposition has fewer ops either way."""
+        return self.decompose_groupnorm or self.npu is not None
 
 
 @dataclass(frozen=True)
@@ -204,6 +219,8 @@ def plan_export(options: ExportOptions) -> ExportPlan:
         raise ValueError(f"unknown target(s) {unknown or list(options.targets)}: expected onnx, tflite or both")
     cfg = resolve_config(options)
     stages = _resolve_stages(cfg, options.stages)
+    if options.npu is not None:
+        stage_specs(cfg, options.npu)  # ValueError naming the known profiles
     if options.attention_chunk_mb is not None and not options.attention_chunk_mb > 0:
         raise ValueError(f"expected --attention-chunk-mb to be a positive number of MB, got {options.attention_chunk_mb!r}")
     check_separate(options.out, options.checkpoints.flags())
@@ -281,9 +298,14 @@ def _prepare_chunks(job: _StageJob, plan: ExportPlan) -> None:
     logger.info("unet: %d chunks, %s", len(job.chunks), " | ".join(",".join(u.name for u in c.units) for c in job.chunks))
 
 
-def _prepare_jobs(modules: dict, plan: ExportPlan) -> dict[str, _StageJob]:
-    """Reference outputs of the unmodified PyTorch stages (before any graph option rewrites them)."""
+def _prepare_jobs(modules: dict, plan: ExportPlan, npu: str | None = None) -> dict[str, _StageJob]:
+    """Reference outputs of the unmodified PyTorch stages (before any graph option rewrites them).
+
+    Under an NPU profile each job then takes that profile's module, contract and inputs, and keeps the
+    reference: parity measures the profile's rewrites too (for the UNet: the runtime's numpy timestep
+    embedding and the exported graph against the unmodified UNet at that timestep)."""
     specs = stage_specs(plan.cfg)
+    npu_specs = stage_specs(plan.cfg, npu) if npu else specs
     jobs = {}
     for name in plan.stages:
         spec = specs[name]
@@ -291,13 +313,39 @@ def _prepare_jobs(modules: dict, plan: ExportPlan) -> dict[str, _StageJob]:
         with torch.no_grad():
             ref = modules[name](*(torch.from_numpy(v) for v in feeds.values()))
         jobs[name] = _StageJob(modules[name], spec, feeds, ref.numpy())
+        if npu:
+            _npu_job(jobs[name], npu_specs[name])
         if name == "unet" and plan.unet_chunks > 1:
             _prepare_chunks(jobs[name], plan)
     return jobs
 
 
+def _check_time_proj(unet, embedding: SinusoidalEmbedding) -> None:
+    """The UNet must compute the embedding the contract describes (the runtime computes it instead)."""
+    proj = getattr(unet.time_proj, "original", unet.time_proj)  # under a GivenTimeProj, the Timesteps
+    found = SinusoidalEmbedding(
+        proj.num_channels, bool(proj.flip_sin_to_cos), float(proj.downscale_freq_shift), float(proj.scale)
+    )
+    if found != embedding:
+        raise ValueError(f"the UNet's time_proj computes {found}, the stage contract says {embedding}")
+
+
+def _npu_job(job: _StageJob, spec: StageSpec) -> None:
+    """A job under an NPU profile: the UNet takes the timestep embedding (computed here from the parity
+    timestep, as the runtime does); the text encoder looks tokens up by one-hot matmul."""
+    if spec.name == "unet":
+        embedding = next(t.embedding for t in spec.inputs if t.embedding is not None)
+        _check_time_proj(job.module.unet, embedding)
+        given = timestep_feeds(spec, job.feeds[TIMESTEP][0])
+        job.feeds = {n: given[n] if n in given else job.feeds[n] for n in spec.input_names}
+        job.module = UNetEmbeddingStage(job.module.unet).eval()
+    elif spec.name == "text_encoder":
+        job.module = OneHotTextEncoder(job.module).eval()
+    job.spec = spec
+
+
 def _apply_graph_options(jobs: dict[str, _StageJob], options: ExportOptions) -> None:
-    if options.decompose_groupnorm:
+    if options.groupnorm_decomposed:
         for name, job in jobs.items():
             logger.info("%s: decomposed %d GroupNorm layers", name, decompose_groupnorm(job.module))
 
@@ -360,7 +408,8 @@ def _export_stages(jobs: dict[str, _StageJob], plan: ExportPlan, bundle: Path, o
     total, done = len(jobs) * len(plan.targets), 0
     chunk_mb = options.attention_chunk_mb
     with matmul_attention() if options.matmul_attention else nullcontext(), \
-            chunked_attention(chunk_mb) if chunk_mb else nullcontext():
+            chunked_attention(chunk_mb) if chunk_mb else nullcontext(), \
+            repeat_interleave_as_concat() if options.npu else nullcontext():
         for name, job in jobs.items():
             for target in plan.targets:
                 check_interrupted()
@@ -390,7 +439,7 @@ def export_bundle(options: ExportOptions) -> dict:
     logger.info("building %s components (%s)", cfg.name, _weights_record(options, cfg)["source"])
     components = _load_components(cfg, options.checkpoints, options.random_weights)
     release_memory()  # building full-size weights leaves gigabytes of freed heap behind
-    jobs = _prepare_jobs(stage_modules(components), plan)
+    jobs = _prepare_jobs(stage_modules(components), plan, options.npu)
     release_memory()
     _apply_graph_options(jobs, options)
     with atomic_output_dir(options.out, overwrite=options.overwrite, kind=BUNDLE_OUTPUT) as bundle:
@@ -399,9 +448,10 @@ def export_bundle(options: ExportOptions) -> dict:
         components.tokenizer.save_pretrained_files(bundle / TOKENIZER_DIR)
         graph = {
             "attention": cfg.attention.value,
-            "decompose_groupnorm": options.decompose_groupnorm,
+            "decompose_groupnorm": options.groupnorm_decomposed,
             "matmul_attention": options.matmul_attention,
             "attention_chunk_mb": options.attention_chunk_mb,
+            "npu": options.npu,
             "unet_chunks": plan.unet_chunks if "unet" in plan.stages else None,
             "onnx_opset": ONNX_OPSET if "onnx" in plan.targets else None,
             "tflite_signature": TFLITE_SIGNATURE if "tflite" in plan.targets else None,

@@ -16,8 +16,18 @@
   `(2B*F*heads, 4096, 4096)` score tensor, 17 GB in fp32, per spatial attention: more than a phone or
   this 24 GB machine has. Chunked, the runtime's planner reuses one chunk's buffers for the next.
 
-Both keep the weights (the decomposed GroupNorm shares the original's parameters); parity against the
-unmodified PyTorch model is measured for them like for the default graph.
+- `repeat_interleave_as_concat()`: while active, `repeat_interleave` with an integer count along a
+  dimension is a concatenation of the tensor with itself plus a reshape. Converters lower
+  `repeat_interleave` to BROADCAST_TO, which the MediaTek NPU does not take; the UNet repeats its text
+  states and time embedding per frame that way.
+- `OneHotTextEncoder(text_encoder_stage)`: the CLIP text encoder with the token lookup as a one-hot
+  matmul and the causal mask a constant, so EMBEDDING_LOOKUP (gather) and SELECT_V2 leave the graph;
+  same inputs, outputs and weights.
+
+Each keeps the weights (the decomposed GroupNorm shares the original's parameters); parity against the
+unmodified PyTorch model is measured for them like for the default graph. `--npu mediatek` applies the
+GroupNorm decomposition and the last two (and the stage contract's timestep-embedding input,
+`i2v_core.stages`).
 """
 
 from __future__ import annotations
@@ -149,3 +159,66 @@ def matmul_attention() -> Iterator[None]:
         yield
     finally:
         F.scaled_dot_product_attention = original
+
+
+def _repeat_as_concat(x: torch.Tensor, repeats: int, dim: int) -> torch.Tensor:
+    """`x.repeat_interleave(repeats, dim)` as a concatenation: `(..., n, ...) -> (..., n * repeats, ...)`."""
+    dim = dim % x.dim()
+    copies = torch.cat([x.unsqueeze(dim + 1)] * repeats, dim=dim + 1)  # (..., n, ...) -> (..., n, r, ...)
+    return copies.flatten(dim, dim + 1)  # (..., n, r, ...) -> (..., n * r, ...)
+
+
+@contextmanager
+def repeat_interleave_as_concat() -> Iterator[None]:
+    """Within the block, `torch.repeat_interleave` and `Tensor.repeat_interleave` with an integer
+    `repeats` and a `dim` are `_repeat_as_concat` (the same values); other calls are unchanged."""
+    method_owned = "repeat_interleave" in torch.Tensor.__dict__
+    method, function = torch.Tensor.repeat_interleave, torch.repeat_interleave
+
+    def wrap(original):
+        def repeat_interleave(x, repeats, dim=None, *, output_size=None):
+            if isinstance(repeats, int) and dim is not None:
+                return _repeat_as_concat(x, repeats, dim)
+            return original(x, repeats, dim, output_size=output_size)
+
+        return repeat_interleave
+
+    torch.Tensor.repeat_interleave = wrap(method)
+    torch.repeat_interleave = wrap(function)
+    try:
+        yield
+    finally:
+        torch.repeat_interleave = function
+        if method_owned:
+            torch.Tensor.repeat_interleave = method
+        else:
+            del torch.Tensor.repeat_interleave
+
+
+class OneHotTextEncoder(nn.Module):
+    """`input_ids (B, 77) int32` -> `last_hidden_state (B, 77, D)`, as `TextEncoderStage`, with only ops
+    the MediaTek NPU takes.
+
+    The token lookup is `one_hot(ids) @ W`, the one-hot built as `relu(1 - |id - v|)` (CAST, SUB, ABS,
+    RELU: exactly 1 at the token and 0 elsewhere, so the product is the looked-up row exactly); the
+    causal mask is a constant added to the scores. Weights are the wrapped encoder's own.
+    """
+
+    def __init__(self, stage: nn.Module):
+        super().__init__()
+        model = getattr(stage.text_encoder, "text_model", stage.text_encoder)  # transformers 4.x nests it
+        self.embeddings, self.encoder, self.final_layer_norm = model.embeddings, model.encoder, model.final_layer_norm
+        vocab, length = self.embeddings.token_embedding.num_embeddings, self.embeddings.position_embedding.num_embeddings
+        self.register_buffer("vocab_ids", torch.arange(vocab, dtype=torch.float32), persistent=False)
+        lowest = torch.finfo(torch.float32).min  # finite: no inf - inf on NPUs
+        mask = torch.full((length, length), lowest).triu(1)[None, None]  # (1, 1, L, L): 0 on and below the diagonal
+        self.register_buffer("causal_mask", mask, persistent=False)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        n = input_ids.shape[-1]
+        ids = input_ids.to(torch.float32).unsqueeze(-1)  # (B, N) -> (B, N, 1)
+        one_hot = torch.relu(1.0 - (ids - self.vocab_ids).abs())  # (B, N, 1) - (V,) -> (B, N, V)
+        tokens = one_hot @ self.embeddings.token_embedding.weight  # (B, N, V) x (V, D) -> (B, N, D)
+        hidden = tokens + self.embeddings.position_embedding.weight[:n]  # + (N, D)
+        hidden = self.encoder(inputs_embeds=hidden, attention_mask=self.causal_mask[..., :n, :n])[0]
+        return self.final_layer_norm(hidden)

@@ -10,7 +10,7 @@ from pathlib import Path
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_adapter.pipeline import I2VPipeline
 from i2v_core.bundle import BundleError, bundle_path, verify_bundle
-from i2v_core.stages import StageSpec
+from i2v_core.stages import TIMESTEP, TIMESTEP_EMBEDDING, StageSpec, timestep_feeds
 from quantize.calibration import CALIBRATION_DIR, CalibrationConfig, CalibrationSet, load_calibration, record_calibration
 from quantize.fidelity import StageReference, check_reference, reference_components, stage_references
 
@@ -67,7 +67,7 @@ def load_context(bundle_dir: str | Path) -> BundleContext:
     check_fp32(manifest, bundle)
     specs = {name: StageSpec.from_dict(name, rec["io"]) for name, rec in manifest["stages"].items()}
     components = reference_components(manifest)
-    modules = stage_modules(components)
+    modules = stage_modules(components, manifest.get("graph_options", {}).get("npu"))  # the bundle's contract
     missing = [s for s in specs if s not in modules]
     if missing:
         raise BundleError(f"bundle stages {missing} have no PyTorch reference for preset {manifest['preset']['name']!r}")
@@ -78,12 +78,23 @@ def load_context(bundle_dir: str | Path) -> BundleContext:
     return BundleContext(bundle, manifest, specs, components, refs, guided)
 
 
+def _as_contract(calib: CalibrationSet, specs: dict[str, StageSpec]) -> CalibrationSet:
+    """The recorded calls as the bundle's contract takes them: under an NPU profile the UNet's
+    `timestep` becomes the `timestep_embedding` the runtime would compute from it."""
+    for name, spec in specs.items():
+        if TIMESTEP_EMBEDDING in spec.input_names and calib.count(name):
+            calib.feeds[name] = [
+                {n: {**f, **timestep_feeds(spec, f[TIMESTEP][0])}[n] for n in spec.input_names} for f in calib.feeds[name]
+            ]
+    return calib
+
+
 def get_calibration(ctx: BundleContext, source: Path | None, config: CalibrationConfig, progress: bool) -> CalibrationSet:
     """Calibration from `source` (a bundle or its `calibration/` folder), else recorded from the
     fp32 pipeline. Stages missing from `source` are an error naming them."""
     if source is None:
         logger.info("recording calibration data from the PyTorch pipeline (%d images)", config.images)
-        return record_calibration(ctx.pipe, config, progress=progress)
+        return _as_contract(record_calibration(ctx.pipe, config, progress=progress), ctx.specs)
     folder = Path(source)
     bundle = folder.parent if folder.name == CALIBRATION_DIR else folder
     calib = load_calibration(bundle, ctx.specs, {"source": f"loaded from {bundle / CALIBRATION_DIR}"})

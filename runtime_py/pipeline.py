@@ -28,7 +28,7 @@ from i2v_core.bundle import load_manifest, tokenizer_path, verify_bundle
 from i2v_core.colour import colour_match
 from i2v_core.config import FSPConfig, PresetConfig, SamplingConfig, SchedulerConfig, get_preset
 from i2v_core.preprocess import check_rgb_uint8, clip_pixel_values, image_to_unit_range, unit_range_to_uint8
-from i2v_core.stages import StageSpec
+from i2v_core.stages import StageSpec, timestep_feeds
 from i2v_core.tokenizer import CLIPTokenizer
 from runtime_py.fsp import frame_similarity_prior
 from runtime_py.runners import StageRunner, bundle_backend, bundle_runner
@@ -186,12 +186,15 @@ class RuntimePipeline:
         scheduler: Scheduler,
         rng: np.random.Generator,
     ) -> np.ndarray:
-        """One guided step on frames 1..F-1; frame 0 is fed and kept clean (never input-scaled)."""
+        """One guided step on frames 1..F-1; frame 0 is fed and kept clean (never input-scaled).
+
+        The UNet gets `timestep (1,)` or, under an NPU profile's contract, `timestep_embedding (1, C0)`
+        computed here in numpy (`i2v_core.stages.timestep_feeds`)."""
         moving = scheduler.scale_model_input(latents[:, :, 1:], t)
         model_in = np.concatenate([latents[:, :, :1], moving], axis=2)
         feeds = {
             "sample": np.concatenate([model_in, model_in]),  # (1, 4, F, h, w) -> (2, 4, F, h, w)
-            "timestep": np.full((1,), t, dtype=np.float32),
+            **timestep_feeds(self.specs["unet"], t),  # the timestep, or its embedding where the contract asks
             "encoder_hidden_states": cond.text_states,
         }
         if cond.image_states is not None:
