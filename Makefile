@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 OUT    ?= outputs/demo
 
-.PHONY: setup demo test test-large lint clean
+.PHONY: setup demo test test-slow test-large lint clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 	bash android_demo/core/test.sh
+
+test-slow: setup
+	RUN_SLOW_TESTS=1 $(PY) -m pytest -q -m slow
 
 lint: setup
 	$(PY) -m ruff check .

@@ -5,8 +5,10 @@
   module that needs a bundle; tests that change a bundle work on `copy_bundle(...)`. At the end of the
   session the bundle must still verify (a test that wrote into it fails there). Set
   `I2V_TEST_BUNDLE=DIR` to use a bundle exported beforehand while iterating on tests.
-- Full-size (SD1.5 architecture) tests are marked `large` and run only with RUN_LARGE_TESTS=1:
-  they need minutes and about 11 GB of memory.
+- Lanes: the default lane (`make test`) runs everything but two marks. `slow`: heavy paths of the
+  tiny preset (chunked UNet export, sensitivity sweeps, the non-default int8-static recipe, the
+  ablation CLI, ...), run with RUN_SLOW_TESTS=1 (`make test-slow`; CI runs both lanes). `large`:
+  full-size (SD1.5 architecture) tests, run only with RUN_LARGE_TESTS=1: minutes and about 11 GB.
 """
 
 import dataclasses
@@ -23,15 +25,21 @@ from i2v_core.stages import stage_specs
 from i2v_core.tokenizer import CLIPTokenizer
 
 RUN_LARGE = os.environ.get("RUN_LARGE_TESTS") == "1"
+RUN_SLOW = os.environ.get("RUN_SLOW_TESTS") == "1"
+SKIPS = {
+    "large": (RUN_LARGE, "full-size SD1.5 run: set RUN_LARGE_TESTS=1 (minutes, ~11 GB RAM)"),
+    "slow": (RUN_SLOW, "heavy tiny-preset path: set RUN_SLOW_TESTS=1 (make test-slow; CI runs it)"),
+}
 
 
 def pytest_collection_modifyitems(config, items):
-    if RUN_LARGE:
-        return
-    skip = pytest.mark.skip(reason="full-size SD1.5 run: set RUN_LARGE_TESTS=1 (minutes, ~11 GB RAM)")
-    for item in items:
-        if "large" in item.keywords:
-            item.add_marker(skip)
+    for mark, (run, reason) in SKIPS.items():
+        if run:
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if mark in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture

@@ -478,6 +478,7 @@ def chunked_bundle(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["onnx", "tflite"])
 def test_chunked_unet_bundle_runs_in_the_runtime(chunked_bundle, target, onnx_bundle):
     from runtime_py.runners import bundle_runner

@@ -66,6 +66,7 @@ def test_causal_attention_is_not_split():
             pass
 
 
+@pytest.mark.slow
 def test_exported_unet_with_chunked_attention_passes_the_gate(tiny_bundle, tmp_path):
     plain, chunked = tiny_bundle, tmp_path / "chunked"
     # tiny UNet: 256 latent tokens, so 2B*F x heads x 256 x 256 scores; 0.5 MB cuts each attention

@@ -169,6 +169,7 @@ def test_runtime_generates_with_the_npu_bundle_what_the_default_generates(mediat
     assert np.abs(npu.frames.astype(int) - default.frames.astype(int)).max() <= 2
 
 
+@pytest.mark.slow
 def test_npu_bundle_quantizes_to_per_tensor_int16(mediatek_bundle, tmp_path):
     """w8a16 with the text encoder left in float: LiteRT 2.3's CPU interpreter aborts on the int16 one-hot
     text encoder. The UNet's calibration is recorded with the timestep and given as its embedding."""

@@ -152,7 +152,8 @@ def test_layer_groups_from_both_formats():
 # --- every recipe on both targets ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(RECIPES))
+# int8-static is not a default recipe and needs its own calibration run: the slow lane.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "int8-static" else n for n in RECIPES])
 def test_recipe_fidelity_sizes_and_manifest(name, quantized, session):
     out, manifest = quantized(name)
     assert verify_bundle(out) == manifest  # sizes and sha256 of every file, as written
@@ -241,6 +242,7 @@ def unet_report(session, quantized, tmp_path_factory):
     return out, report
 
 
+@pytest.mark.slow
 def test_sensitivity_report(unet_report):
     out, report = unet_report
     assert sorted(p.name for p in out.iterdir()) == ["sensitivity.json", "sensitivity.md", "sensitivity.png"]
@@ -255,6 +257,7 @@ def test_sensitivity_report(unet_report):
     assert "| 1 | `" in (out / "sensitivity.md").read_text()
 
 
+@pytest.mark.slow
 def test_keep_float_top_k_mixed_recipe(unet_report, session, tmp_path):
     out, report = unet_report
     mixed = keep_float_from_report(RECIPES["int8-static"], out, 3)

@@ -95,6 +95,7 @@ def test_default_loads_shipped_weights_and_bundles_record_them(tmp_path, monkeyp
                        dict(seeded.vae.named_parameters())["decoder.conv_out.weight"])
 
 
+@pytest.mark.slow
 def test_ablation_cli_writes_every_row(tmp_path, capsys):
     from evaluation.ablation import VARIANTS, main
 
