@@ -12,6 +12,9 @@ Files (JSON, a few KB each) in `android_demo/core/src/test/resources/golden/`:
 - `fsp.json`: Gaussian kernel, blur and Frame Similarity Prior for fixed noise and mask.
 - `guidance.json`: classifier-free guidance combination.
 - `colour.json`: LAB conversion and colour matching of a small frame set.
+- `timestep_embedding.json`: the sinusoidal timestep embedding an NPU bundle's UNet takes
+  (`i2v_core.stages.SinusoidalEmbedding`) at the tiny preset's parameters and at odd ones, for a few
+  timesteps, and the pipeline preset's UNet contract under `--npu mediatek` (`unet_io`).
 - `pipeline.json`: whole `RuntimePipeline` runs (DDIM, Euler) over the deterministic stand-in stages
   below, from a fixed image, noise and mask.
 - `bundle/`: a small bundle written with `i2v_core.manifest.build_manifest` (stand-in stage files,
@@ -45,7 +48,7 @@ from i2v_core.measure import Usage  # noqa: E402
 from i2v_core.media import atomic_output_dir  # noqa: E402
 from i2v_core.outputs import OutputKind  # noqa: E402
 from i2v_core.parity import Parity  # noqa: E402
-from i2v_core.stages import stage_specs  # noqa: E402
+from i2v_core.stages import SinusoidalEmbedding, stage_specs, timestep_embedding  # noqa: E402
 from i2v_core.tokenizer import BOS, EOS, CLIPTokenizer, byte_to_unicode, truncation_warnings_off  # noqa: E402
 from runtime_py import fsp as rfsp  # noqa: E402
 from runtime_py.pipeline import RuntimePipeline  # noqa: E402
@@ -241,6 +244,18 @@ def colour_vectors() -> dict:
     }
 
 
+EMBEDDING_TIMESTEPS = [0.0, 1.0, 251.0, 501.0, 751.0, 999.0, 980.5, 3.25]
+
+
+def embedding_vectors() -> dict:
+    """The embedding as numpy computes it: the tiny preset's (what `--npu mediatek` bundles carry) and one
+    with every option off its default (sin first, an odd dim padded, a frequency shift, scale, period)."""
+    embeddings = [timestep_embedding(get_preset("tiny")), SinusoidalEmbedding(7, False, 1.0, 2.5, 500)]
+    cases = [{"embedding": emb.to_dict(), "timesteps": floats(EMBEDDING_TIMESTEPS), "out": tensor(emb(EMBEDDING_TIMESTEPS))}
+             for emb in embeddings]
+    return {"cases": cases, "unet_io": stage_specs(pipeline_preset(), npu="mediatek")["unet"].to_dict()}
+
+
 # ----------------------------------------------------------------------------- pipeline over stand-in stages
 
 
@@ -340,6 +355,7 @@ def write_all(directory: Path) -> list[Path]:
         "guidance.json": guidance_vectors(),
         "colour.json": colour_vectors(),
         "pipeline.json": pipeline_vectors(tok),
+        "timestep_embedding.json": embedding_vectors(),
     }
     for name, data in sets.items():
         (directory / name).write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")

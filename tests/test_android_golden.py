@@ -43,7 +43,7 @@ def test_committed_vectors_are_fresh(golden, fresh):
 def test_vector_set_is_complete_and_small(fresh):
     names = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file())
     for expected in ("tokenizer.json", "schedulers.json", "fsp.json", "guidance.json", "colour.json", "pipeline.json",
-                     "bundle/manifest.json", "bundle/unet.tflite", "bundle/tokenizer/vocab.json"):
+                     "timestep_embedding.json", "bundle/manifest.json", "bundle/unet.tflite", "bundle/tokenizer/vocab.json"):
         assert expected in names
     sizes = {n: (fresh / n).stat().st_size for n in names}
     assert max(sizes.values()) < 100_000, sizes

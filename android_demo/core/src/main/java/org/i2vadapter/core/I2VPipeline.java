@@ -59,6 +59,9 @@ public final class I2VPipeline {
     private final FspConfig fsp;
     private final SamplingConfig sampling;
     private final int channels, frames, latentH, latentW, height, width;
+    /** The unet's timestep input: {@code timestep (1,)} or, an NPU contract, {@code timestep_embedding (1, C0)}. */
+    private final StageSpec.TensorSpec timestepInput;
+    private final String timestepName;
 
     public I2VPipeline(Map<String, StageSpec> specs, StageRunner runner, ClipTokenizer tokenizer,
             SchedulerConfig schedulerConfig, FspConfig fsp, SamplingConfig sampling) {
@@ -85,6 +88,31 @@ public final class I2VPipeline {
         this.latentW = sample[4];
         this.height = image[2];
         this.width = image[3];
+        this.timestepInput = timestepInput(specs.get("unet"));
+        this.timestepName = timestepInput.name;
+    }
+
+    /** As {@code i2v_core.stages.timestep_feeds}: the first unet input with an embedding, or the one named timestep. */
+    private static StageSpec.TensorSpec timestepInput(StageSpec unet) {
+        for (StageSpec.TensorSpec t : unet.inputs) {
+            if (t.embedding != null || t.name.equals(Manifest.TIMESTEP)) {
+                return t;
+            }
+        }
+        throw new IllegalArgumentException("unet has no timestep input: its inputs are " + unet.inputNames());
+    }
+
+    /** The unet's timestep input for {@code t}: {@code (1,)} float32, or its embedding {@code (1, C0)} computed here. */
+    Tensor timestepFeed(double t) {
+        int[] shape = timestepInput.shape();
+        if (timestepInput.embedding != null) {
+            double[] ts = new double[shape[0]];
+            java.util.Arrays.fill(ts, t);
+            return timestepInput.embedding.embed(ts);
+        }
+        float[] data = new float[(int) Tensor.numel(shape)];
+        java.util.Arrays.fill(data, (float) t);
+        return new Tensor(shape, data);
     }
 
     /** A pipeline over a loaded bundle: its specs and its scheduler, FSP and sampling defaults. */
@@ -221,8 +249,7 @@ public final class I2VPipeline {
         System.arraycopy(modelIn, 0, batch, 0, modelIn.length);
         System.arraycopy(modelIn, 0, batch, modelIn.length, modelIn.length);
         Tensor sample = new Tensor(new int[] {2, channels, frames, latentH, latentW}, batch);
-        Tensor timestep = new Tensor(new int[] {1}, new float[] {(float) t});
-        Tensor noisePred = stages.run("unet", "sample", sample, "timestep", timestep, "encoder_hidden_states", text);
+        Tensor noisePred = stages.run("unet", "sample", sample, timestepName, timestepFeed(t), "encoder_hidden_states", text);
         float[] guided = Guidance.combine(noisePred, guidance).data(); // (2, C, F, h, w) -> (1, C, F, h, w)
         float[] stepNoise = sched.needsStepNoise() ? gaussian(new int[] {moving.length}, rng).data() : null;
         float[] stepped = sched.step(frameSlice(guided, 1, frames), t, moving, stepNoise);

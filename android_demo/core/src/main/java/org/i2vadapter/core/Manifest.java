@@ -29,7 +29,9 @@ import java.util.TreeSet;
  * <p>Checks, each a {@link BundleException} naming what was expected and what was found: schema
  * version; the four required stages; every tensor shape positive; the shapes agreeing across stages
  * (UNet {@code sample (2, 4, F, h, w)} with F the preset's frames, the VAE latents {@code (1, 4, h, w)},
- * the decoder's image the encoder's, text states {@code (1, 77, D)} and {@code (2, 77, D)}).
+ * the decoder's image the encoder's, text states {@code (1, 77, D)} and {@code (2, 77, D)}), and the unet's
+ * timestep input: {@code timestep (1,)}, or under an NPU profile {@code timestep_embedding (1, C0)} with the
+ * {@code embedding} record ({@link TimestepEmbedding}) the runtime computes it with.
  */
 public final class Manifest {
     public static final String FILE_NAME = "manifest.json";
@@ -37,6 +39,8 @@ public final class Manifest {
     public static final List<String> REQUIRED_STAGES =
             Collections.unmodifiableList(Arrays.asList("text_encoder", "vae_encoder", "unet", "vae_decoder"));
     public static final int MAX_TOKENS = 77;
+    /** The unet's timestep input: the timestep itself, or (an NPU profile) its sinusoidal embedding. */
+    public static final String TIMESTEP = "timestep", TIMESTEP_EMBEDDING = "timestep_embedding";
     /** What readers open in the tokenizer folder. */
     public static final List<String> TOKENIZER_FILES = Collections.unmodifiableList(Arrays.asList("vocab.json", "merges.txt"));
 
@@ -145,7 +149,10 @@ public final class Manifest {
                 }
             }
             String dtype = t.containsKey("dtype") ? Json.string(t.get("dtype"), what + " dtype") : "float32";
-            out.add(new StageSpec.TensorSpec(name, shape, dtype));
+            Object embedding = t.get("embedding");
+            TimestepEmbedding emb = embedding == null || embedding == Json.NULL ? null
+                    : TimestepEmbedding.fromJson(Json.object(embedding, what + " embedding"), what + " embedding");
+            out.add(new StageSpec.TensorSpec(name, shape, dtype, emb));
         }
         return out;
     }
@@ -178,7 +185,30 @@ public final class Manifest {
                     + Tensor.shapeString(text));
         }
         require("unet", "encoder_hidden_states", 2, MAX_TOKENS, text[2]);
-        require("unet", "timestep", 1);
+        checkTimestepInput();
+    }
+
+    /**
+     * The unet takes the timestep as {@code timestep (1,)}, or (an NPU profile) as its sinusoidal embedding
+     * {@code timestep_embedding (1, C0)} whose {@code embedding} record has {@code dim} C0.
+     */
+    private void checkTimestepInput() throws BundleException {
+        List<String> names = stages.get("unet").inputNames();
+        boolean plain = names.contains(TIMESTEP), embedded = names.contains(TIMESTEP_EMBEDDING);
+        if (plain == embedded) {
+            throw new BundleException("expected unet input '" + TIMESTEP + "' or '" + TIMESTEP_EMBEDDING
+                    + "' (exactly one), got inputs " + names);
+        }
+        if (plain) {
+            require("unet", TIMESTEP, 1);
+            return;
+        }
+        StageSpec.TensorSpec t = stages.get("unet").tensor(TIMESTEP_EMBEDDING);
+        if (t.embedding == null) {
+            throw new BundleException("expected unet input '" + TIMESTEP_EMBEDDING + "' to carry its 'embedding'"
+                    + " record (kind, dim, flip_sin_to_cos, freq_shift, scale, max_period), found none");
+        }
+        require("unet", TIMESTEP_EMBEDDING, 1, t.embedding.dim);
     }
 
     private int[] shapeOf(String stage, String tensor) throws BundleException {

@@ -17,11 +17,18 @@ public final class StageSpec {
         public final String name;
         private final int[] shape;
         public final String dtype;
+        /** How the runtime computes this input from the timestep ({@code timestep_embedding}); null for others. */
+        public final TimestepEmbedding embedding;
 
         public TensorSpec(String name, int[] shape, String dtype) {
+            this(name, shape, dtype, null);
+        }
+
+        public TensorSpec(String name, int[] shape, String dtype, TimestepEmbedding embedding) {
             this.name = name;
             this.shape = shape.clone();
             this.dtype = dtype;
+            this.embedding = embedding;
         }
 
         public int[] shape() {
