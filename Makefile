@@ -22,6 +22,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+	bash scripts/ensure_java.sh
 	bash android_demo/core/test.sh
 
 test-slow: setup
