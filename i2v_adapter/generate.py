@@ -128,9 +128,7 @@ def load_pipeline(options: GenerateOptions) -> I2VPipeline:
 def generate(options: GenerateOptions) -> Path:
     """Generate one video and write `video.mp4`, `video.gif`, `input.png` and `generation.json` into
     `options.out` (atomically; an existing folder is refused unless `overwrite`)."""
-    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
-    if options.fps is not None:
-        values.integer(options.fps, "fps", minimum=1)
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed, options.fps)
     check_separate(options.out, options.inputs())
     media.check_output_dir(options.out, overwrite=options.overwrite, kind=GENERATION_OUTPUT)
     start = time.perf_counter()

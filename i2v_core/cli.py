@@ -185,9 +185,7 @@ def parse_lora(spec: str) -> tuple[Path, float]:
 def check_sampling_flags(*, steps: int | None, guidance: float | None, seed: int, fps: int | None = None) -> None:
     """The numeric flags every generating CLI shares, named by flag: `--steps` >= 1, `--guidance`
     finite and >= 0, `--seed` in [0, 2**32 - 1], `--fps` >= 1 (None: the default, not checked)."""
-    values.sampling(steps, guidance, seed, names=("--steps", "--guidance", "--seed"))
-    if fps is not None:
-        values.integer(fps, "--fps", minimum=1)
+    values.sampling(steps, guidance, seed, fps, names=("--steps", "--guidance", "--seed", "--fps"))
 
 
 def forward(old: str, new: str) -> None:

@@ -42,12 +42,16 @@ def seed(value, name: str = "seed") -> int:
     return integer(value, name, minimum=0, maximum=SEED_MAX)
 
 
-def sampling(num_inference_steps, guidance_scale, seed_value, *, names=("num_inference_steps", "guidance_scale", "seed")) -> None:
-    """The sampling arguments of both pipelines: steps >= 1, guidance finite and >= 0, seed in
-    [0, 2**32 - 1]; `None` steps or guidance mean the default and are not checked."""
-    steps_name, guidance_name, seed_name = names
+def sampling(num_inference_steps, guidance_scale, seed_value, fps=None, *,
+             names=("num_inference_steps", "guidance_scale", "seed", "fps")) -> None:
+    """The sampling arguments of both pipelines and generate commands: steps >= 1, guidance finite
+    and >= 0, seed in [0, 2**32 - 1], fps >= 1; `None` steps, guidance or fps mean the default and
+    are not checked. `names`: how errors name them (argument names, or a CLI's flags)."""
+    steps_name, guidance_name, seed_name, fps_name = names
     if num_inference_steps is not None:
         integer(num_inference_steps, steps_name, minimum=1)
     if guidance_scale is not None:
         finite(guidance_scale, guidance_name, minimum=0.0)
     seed(seed_value, seed_name)
+    if fps is not None:
+        integer(fps, fps_name, minimum=1)

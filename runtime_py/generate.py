@@ -159,9 +159,7 @@ def load_input_image(pipe, options: GenerateOptions) -> np.ndarray:
 
 def prepare(options: GenerateOptions) -> Prepared:
     """Every check that can fail, in order of cost; loads the bundle (hashes) but runs no model."""
-    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed)
-    if options.fps is not None:
-        values.integer(options.fps, "fps", minimum=1)
+    values.sampling(options.num_inference_steps, options.guidance_scale, options.seed, options.fps)
     outputs = output_paths(options)
     loaded = RuntimePipeline.from_bundle(options.bundle, options.backend, threads=options.threads)
     pipe = RuntimePipeline(loaded.specs, NamedFailures(loaded.runner), loaded.tokenizer, loaded.config)
