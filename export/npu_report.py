@@ -28,7 +28,8 @@ from ai_edge_litert import schema_py_generated as schema
 from flatbuffers import flexbuffers
 
 from i2v_core import cli
-from i2v_core.bundle import MANIFEST_NAME, load_manifest
+from i2v_core.bundle import MANIFEST_NAME, bundle_path, load_manifest
+from i2v_core.media import atomic_write_bytes
 
 DATA_PATH = Path(__file__).resolve().parent / "data" / "mediatek_npu.json"
 REPORT_MD, REPORT_JSON = "npu_report.md", "npu_report.json"
@@ -294,7 +295,7 @@ def tflite_files(path: Path) -> list[tuple[str, Path]]:
         if entry is None:
             continue
         for chunk in entry.get("chunks") or [{"name": stage, "file": entry["file"]}]:
-            found.append((chunk["name"], path / chunk["file"]))
+            found.append((chunk["name"], bundle_path(path, manifest, chunk["file"], f"stage {stage} target tflite file")))
     if not found:
         raise ValueError(f"bundle {path} has no tflite files (targets: {manifest.get('targets')}): export with --target tflite")
     return found
@@ -382,8 +383,8 @@ def write_report(report: dict, out: Path, *, bundle: Path, overwrite: bool = Fal
     if existing and not overwrite:
         raise FileExistsError(f"report already exists: {', '.join(existing)} (pass --overwrite to replace it)")
     out.mkdir(parents=True, exist_ok=True)
-    paths[0].write_text(format_markdown(report), encoding="utf-8")
-    paths[1].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    atomic_write_bytes(paths[0], format_markdown(report).encode("utf-8"), overwrite=overwrite)
+    atomic_write_bytes(paths[1], (json.dumps(report, indent=2) + "\n").encode("utf-8"), overwrite=overwrite)
     return paths
 
 
