@@ -39,7 +39,7 @@ from benchmarks.tables import table
 from i2v_adapter.model.components import build_components, unet2d_kwargs
 from i2v_adapter.model.stage_modules import stage_modules
 from i2v_core import cli
-from i2v_core.bundle import load_manifest
+from i2v_core.bundle import check_inside, load_manifest
 from i2v_core.config import get_preset
 from i2v_core.media import atomic_output_dir, check_output_dir
 from i2v_core.outputs import OutputKind, check_separate
@@ -274,7 +274,8 @@ def count_stages(preset: str | None, bundle: Path | None, stages: list[str] | No
             if (stages is None or stage in stages) and "onnx" in record["targets"]:
                 entry = record["targets"]["onnx"]
                 files = [f for f in [entry["file"], *entry.get("extra_files", [])] if f.endswith(".onnx")]
-                counts[stage] = _sum_counts([count_onnx(Path(bundle) / f) for f in files])  # a chunked UNet: every chunk
+                paths = [check_inside(bundle, f, f"stage {stage} target onnx file") for f in files]
+                counts[stage] = _sum_counts([count_onnx(p) for p in paths])  # a chunked UNet: every chunk
                 if counts[stage]["uncounted"]:  # shapes not inferred (unsimplified graphs): count on the meta device
                     partial = counts[stage]
                     counts[stage] = {**count_torch(manifest["preset"]["name"], stage), "onnx_partial_macs": partial["macs"],
